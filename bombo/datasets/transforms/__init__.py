@@ -1,0 +1,3 @@
+from .partial import InstancesToSemSeg, LoadImageOrSkip, PackPartialInputs
+
+__all__ = ['InstancesToSemSeg', 'LoadImageOrSkip', 'PackPartialInputs']

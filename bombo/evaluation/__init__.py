@@ -1,0 +1,3 @@
+from .semseg_metric import SemanticIoUMetric
+
+__all__ = ['SemanticIoUMetric']

@@ -1,0 +1,3 @@
+from .partial_mtl import PartialMultiTaskDetector
+
+__all__ = ['PartialMultiTaskDetector']

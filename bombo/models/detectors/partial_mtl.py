@@ -1,0 +1,198 @@
+"""The multi-task partially supervised detector (BoMBo paper, Sec. 3.1)."""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from mmdet.models.detectors import SingleStageDetector
+from mmdet.registry import MODELS
+from mmdet.structures import SampleList
+from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from torch import Tensor
+
+DET_TASKS = ('det', 'both')
+SEG_TASKS = ('seg', 'both')
+
+
+def ann_task(sample) -> str:
+    """The task a data sample is annotated for (``'both'`` if unset)."""
+    return sample.metainfo.get('ann_task', 'both')
+
+
+def zero_loss(module: torch.nn.Module) -> Tensor:
+    """A zero that depends on every parameter of ``module``.
+
+    Used when a batch holds no image of a task, so that the head still takes
+    part in the graph (DDP requires every parameter to receive a gradient).
+    """
+    params = [p for p in module.parameters() if p.requires_grad]
+    if not params:
+        return torch.zeros(())
+    return sum(p.sum() for p in params) * 0.
+
+
+@MODELS.register_module()
+class PartialMultiTaskDetector(SingleStageDetector):
+    """One network for detection and semantic segmentation trained on
+    partially annotated images: each image is annotated for one task.
+
+    backbone → neck (FPN/PAFPN) → a dense detection head on
+    ``det_levels`` and a semantic head on ``seg_levels``. Every data sample
+    carries ``metainfo['ann_task']`` in ``{'det', 'seg', 'both'}``. Following
+    the paper (Sec. 3.1), the images of each task pass through the network as
+    their own sub-batch ("fed with data annotated for one task after
+    another"): detection losses are computed on detection-annotated images
+    only, segmentation losses on segmentation-annotated images only, the
+    gradients accumulate in the shared backbone and neck, and the optimiser
+    steps once after both, which gives Eq. 1::
+
+        L = (L_det + L_M4B) + λ (L_seg + L_B4M)
+
+    with ``λ = seg_weight``. Separate sub-batches also keep batch-norm
+    statistics per task as in the reference implementation; an image
+    annotated for both tasks goes through both passes. ``L_M4B`` and
+    ``L_B4M`` are added by subclasses through :meth:`det_pseudo_losses` and
+    :meth:`seg_pseudo_losses` (zero here: the baseline).
+
+    Inference returns, for every image, ``pred_instances`` (boxes) and
+    ``pred_sem_seg`` (a label map at the original image size).
+
+    Args:
+        backbone, neck, bbox_head: as in mmdet's ``SingleStageDetector``.
+        seg_head (dict): the semantic head (``SemanticFPNHead``).
+        det_levels (Sequence[int], optional): neck outputs fed to the
+            detection head (default: all).
+        seg_levels (Sequence[int], optional): neck outputs fed to the
+            semantic head, finest first (default: the first
+            ``seg_head.num_levels``).
+        seg_weight (float): λ of Eq. 1. The paper uses 2 for BoMBo.
+        embed_head (dict, optional): an embedding head whose
+            ``loss(x, samples)`` is added on detection-annotated images.
+    """
+
+    def __init__(self,
+                 backbone: ConfigType,
+                 neck: ConfigType,
+                 bbox_head: ConfigType,
+                 seg_head: ConfigType,
+                 det_levels: Optional[Sequence[int]] = None,
+                 seg_levels: Optional[Sequence[int]] = None,
+                 seg_weight: float = 1.0,
+                 embed_head: OptConfigType = None,
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(backbone=backbone, neck=neck, bbox_head=bbox_head,
+                         train_cfg=train_cfg, test_cfg=test_cfg,
+                         data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
+        self.seg_head = MODELS.build(seg_head)
+        self.det_levels = None if det_levels is None else tuple(det_levels)
+        self.seg_levels = tuple(seg_levels) if seg_levels is not None else \
+            tuple(range(self.seg_head.num_levels))
+        if seg_weight < 0:
+            raise ValueError(f'seg_weight must be >= 0, got {seg_weight}')
+        self.seg_weight = seg_weight
+        self.embed_head = MODELS.build(embed_head) if embed_head else None
+
+    # ------------------------------------------------------------------
+    def det_feats(self, x: Tuple[Tensor]) -> Tuple[Tensor]:
+        if self.det_levels is None:
+            return tuple(x)
+        return tuple(x[i] for i in self.det_levels)
+
+    def seg_feats(self, x: Tuple[Tensor]) -> Tuple[Tensor]:
+        return tuple(x[i] for i in self.seg_levels)
+
+    @staticmethod
+    def split_by_task(batch_data_samples: SampleList
+                      ) -> Tuple[List[int], List[int]]:
+        """Indices of the detection- and segmentation-annotated samples."""
+        det = [i for i, s in enumerate(batch_data_samples)
+               if ann_task(s) in DET_TASKS]
+        seg = [i for i, s in enumerate(batch_data_samples)
+               if ann_task(s) in SEG_TASKS]
+        unknown = {ann_task(s) for s in batch_data_samples} - {
+            'det', 'seg', 'both'}
+        if unknown:
+            raise ValueError(f'unknown ann_task {sorted(unknown)} in batch')
+        return det, seg
+
+    # ------------------------------------------------------------------
+    def loss(self, batch_inputs: Tensor,
+             batch_data_samples: SampleList) -> Dict[str, Tensor]:
+        det_idx, seg_idx = self.split_by_task(batch_data_samples)
+        losses: Dict[str, Tensor] = {}
+        det_weight, seg_weight = 1.0, self.seg_weight
+
+        # --- detection-annotated images: L_det (+ embedding) + λ L_B4M ---
+        if det_idx:
+            samples = [batch_data_samples[i] for i in det_idx]
+            x = self.extract_feat(batch_inputs[det_idx])
+            det_losses = self.bbox_head.loss(self.det_feats(x), samples)
+            if self.embed_head is not None:
+                det_losses.update(self.embed_head.loss(self.det_feats(x),
+                                                       samples))
+            losses.update(det_losses)
+            for k, v in self.seg_pseudo_losses(x, batch_inputs[det_idx],
+                                               samples).items():
+                losses[k] = _scale(v, seg_weight)
+        else:
+            losses['loss_det_unused'] = zero_loss(self.bbox_head)
+
+        # --- segmentation-annotated images: λ L_seg + L_M4B ---
+        if seg_idx:
+            samples = [batch_data_samples[i] for i in seg_idx]
+            x = self.extract_feat(batch_inputs[seg_idx])
+            outs = self.seg_head(self.seg_feats(x))
+            losses['loss_seg'] = seg_weight * self.seg_head.loss_from_outputs(
+                outs, samples)
+            for k, v in self.det_pseudo_losses(x, batch_inputs[seg_idx],
+                                               samples).items():
+                losses[k] = _scale(v, det_weight)
+        else:
+            losses['loss_seg'] = zero_loss(self.seg_head)
+        return losses
+
+    def det_pseudo_losses(self, x: Tuple[Tensor], inputs: Tensor,
+                          samples: SampleList) -> Dict[str, Tensor]:
+        """L_M4B: detection losses on segmentation-annotated images.
+
+        The baseline has none; Mask-for-Box overrides this."""
+        return {}
+
+    def seg_pseudo_losses(self, x: Tuple[Tensor], inputs: Tensor,
+                          samples: SampleList) -> Dict[str, Tensor]:
+        """L_B4M: segmentation losses on detection-annotated images (before
+        the λ weighting). The baseline has none; Box-for-Mask overrides
+        this."""
+        return {}
+
+    # ------------------------------------------------------------------
+    def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList,
+                rescale: bool = True) -> SampleList:
+        x = self.extract_feat(batch_inputs)
+        results = self.bbox_head.predict(self.det_feats(x),
+                                         batch_data_samples, rescale=rescale)
+        batch_data_samples = self.add_pred_to_datasample(batch_data_samples,
+                                                         results)
+        seg = self.seg_head.predict(self.seg_feats(x), batch_data_samples,
+                                    rescale=rescale)
+        for sample, pred in zip(batch_data_samples, seg):
+            sample.pred_sem_seg = pred
+        return batch_data_samples
+
+    def _forward(self, batch_inputs: Tensor,
+                 batch_data_samples: SampleList = None):
+        x = self.extract_feat(batch_inputs)
+        return (self.bbox_head.forward(self.det_feats(x)),
+                self.seg_head(self.seg_feats(x))['seg_preds'])
+
+
+def _scale(value, weight: float):
+    """Multiply a loss (a tensor or a list of tensors) by ``weight``; logged
+    counters (keys without ``loss``) are left to the caller."""
+    if weight == 1.0:
+        return value
+    if isinstance(value, (list, tuple)):
+        return type(value)(v * weight for v in value)
+    return value * weight

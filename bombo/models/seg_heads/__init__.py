@@ -1,0 +1,3 @@
+from .semantic_fpn_head import SemanticFPNHead
+
+__all__ = ['SemanticFPNHead']

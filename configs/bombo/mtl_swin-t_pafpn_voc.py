@@ -1,0 +1,7 @@
+# Multi-task partially supervised baseline (BoMBo paper, Tables 1/4/5
+# "Baseline"), swin-t_pafpn, VOC07+12 half detection / half segmentation.
+_base_ = [
+    '../_base_/models/mtl_swin-t_pafpn.py', '../_base_/datasets/voc_partial.py',
+    '../_base_/schedules/sgd_70e.py', '../_base_/default_runtime.py'
+]
+model = dict(bbox_head=dict(num_classes=20), seg_head=dict(num_classes=20))
