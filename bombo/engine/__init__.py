@@ -1,3 +1,4 @@
 from .safe_checkpoint_hook import SafeCheckpointHook
+from .teacher_hook import TeacherEMAHook
 
-__all__ = ['SafeCheckpointHook']
+__all__ = ['SafeCheckpointHook', 'TeacherEMAHook']

@@ -1,4 +1,5 @@
 """The multi-task partially supervised detector (BoMBo paper, Sec. 3.1)."""
+import copy
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -49,8 +50,8 @@ class PartialMultiTaskDetector(SingleStageDetector):
     with ``λ = seg_weight``. Separate sub-batches also keep batch-norm
     statistics per task as in the reference implementation; an image
     annotated for both tasks goes through both passes. ``L_M4B`` and
-    ``L_B4M`` are added by subclasses through :meth:`det_pseudo_losses` and
-    :meth:`seg_pseudo_losses` (zero here: the baseline).
+    ``L_B4M`` come from the optional ``m4b`` and ``b4m`` branches (none:
+    the baseline).
 
     Inference returns, for every image, ``pred_instances`` (boxes) and
     ``pred_sem_seg`` (a label map at the original image size).
@@ -66,6 +67,18 @@ class PartialMultiTaskDetector(SingleStageDetector):
         seg_weight (float): λ of Eq. 1. The paper uses 2 for BoMBo.
         embed_head (dict, optional): an embedding head whose
             ``loss(x, samples)`` is added on detection-annotated images.
+        m4b (dict, optional): the Mask-for-Box branch
+            (``MaskForBoxBranch``), giving L_M4B on segmentation-annotated
+            images.
+        b4m (dict, optional): the Box-for-Mask branch
+            (``BoxForMaskBranch``), giving L_B4M on detection-annotated
+            images.
+        teacher (dict, optional): where pseudo-labels come from.
+            ``dict(type='ema')`` (default when a branch needs one): the EMA
+            of the student kept by ``TeacherEMAHook`` (add it to
+            ``custom_hooks``); ``dict(type='pretrained', checkpoint=PATH)``:
+            a frozen copy of this model loaded from a checkpoint. The
+            teacher sees the student's input images, without gradient.
     """
 
     def __init__(self,
@@ -77,6 +90,9 @@ class PartialMultiTaskDetector(SingleStageDetector):
                  seg_levels: Optional[Sequence[int]] = None,
                  seg_weight: float = 1.0,
                  embed_head: OptConfigType = None,
+                 m4b: OptConfigType = None,
+                 b4m: OptConfigType = None,
+                 teacher: OptConfigType = None,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
@@ -93,6 +109,54 @@ class PartialMultiTaskDetector(SingleStageDetector):
             raise ValueError(f'seg_weight must be >= 0, got {seg_weight}')
         self.seg_weight = seg_weight
         self.embed_head = MODELS.build(embed_head) if embed_head else None
+        self.m4b = MODELS.build(m4b) if m4b else None
+        self.b4m = MODELS.build(b4m) if b4m else None
+        teacher = dict(teacher or dict(type='ema'))
+        if teacher.get('type') not in ('ema', 'pretrained'):
+            raise ValueError("teacher type must be 'ema' or 'pretrained', "
+                             f"got {teacher.get('type')!r}")
+        if teacher['type'] == 'pretrained' and not teacher.get('checkpoint'):
+            raise ValueError('a pretrained teacher needs a checkpoint path')
+        self.teacher_cfg = teacher
+        # the teacher is not a registered submodule: it is neither trained,
+        # nor saved with the student, nor wrapped by DDP
+        self.__dict__['_teacher'] = None
+
+    # ------------------------------------------------------------------
+    def set_teacher(self, teacher: torch.nn.Module) -> None:
+        """Use ``teacher`` (e.g. the EMA model of ``TeacherEMAHook``)."""
+        self.__dict__['_teacher'] = teacher
+
+    def get_teacher(self) -> torch.nn.Module:
+        """The teacher model, loading a pre-trained one on first use."""
+        teacher = self.__dict__.get('_teacher')
+        if teacher is None and self.teacher_cfg['type'] == 'pretrained':
+            from mmengine.runner import load_checkpoint
+            teacher = copy.deepcopy(self)
+            teacher.__dict__['_teacher'] = None
+            load_checkpoint(teacher, self.teacher_cfg['checkpoint'],
+                            map_location='cpu', strict=False)
+            teacher.requires_grad_(False).eval()
+            self.set_teacher(teacher)
+        if teacher is None:
+            raise RuntimeError(
+                'this model needs a teacher for its pseudo-labels: add '
+                "dict(type='TeacherEMAHook') to custom_hooks, or set "
+                "model.teacher=dict(type='pretrained', checkpoint=...)")
+        device = next(self.parameters()).device
+        if next(teacher.parameters()).device != device:
+            teacher.to(device)
+        return teacher
+
+    def __deepcopy__(self, memo):
+        # copies (EMA, pretrained teacher) never carry the teacher along
+        cls = self.__class__
+        new = cls.__new__(cls)
+        memo[id(self)] = new
+        for k, v in self.__dict__.items():
+            new.__dict__[k] = None if k == '_teacher' else \
+                copy.deepcopy(v, memo)
+        return new
 
     # ------------------------------------------------------------------
     def det_feats(self, x: Tuple[Tensor]) -> Tuple[Tensor]:
@@ -135,7 +199,7 @@ class PartialMultiTaskDetector(SingleStageDetector):
             losses.update(det_losses)
             for k, v in self.seg_pseudo_losses(x, batch_inputs[det_idx],
                                                samples).items():
-                losses[k] = _scale(v, seg_weight)
+                losses[k] = _scale(v, seg_weight) if 'loss' in k else v
         else:
             losses['loss_det_unused'] = zero_loss(self.bbox_head)
 
@@ -146,26 +210,31 @@ class PartialMultiTaskDetector(SingleStageDetector):
             outs = self.seg_head(self.seg_feats(x))
             losses['loss_seg'] = seg_weight * self.seg_head.loss_from_outputs(
                 outs, samples)
+            if self.b4m is not None:
+                # keys for Box-for-Mask's memory bank, from the teacher
+                self.b4m.update_bank(self, batch_inputs[seg_idx], samples)
             for k, v in self.det_pseudo_losses(x, batch_inputs[seg_idx],
                                                samples).items():
-                losses[k] = _scale(v, det_weight)
+                losses[k] = _scale(v, det_weight) if 'loss' in k else v
         else:
             losses['loss_seg'] = zero_loss(self.seg_head)
         return losses
 
     def det_pseudo_losses(self, x: Tuple[Tensor], inputs: Tensor,
                           samples: SampleList) -> Dict[str, Tensor]:
-        """L_M4B: detection losses on segmentation-annotated images.
-
-        The baseline has none; Mask-for-Box overrides this."""
-        return {}
+        """L_M4B: detection losses on segmentation-annotated images (the
+        ``m4b`` branch; none for the baseline)."""
+        if self.m4b is None:
+            return {}
+        return self.m4b.loss(self, x, inputs, samples)
 
     def seg_pseudo_losses(self, x: Tuple[Tensor], inputs: Tensor,
                           samples: SampleList) -> Dict[str, Tensor]:
-        """L_B4M: segmentation losses on detection-annotated images (before
-        the λ weighting). The baseline has none; Box-for-Mask overrides
-        this."""
-        return {}
+        """L_B4M: segmentation losses on detection-annotated images, before
+        the λ weighting (the ``b4m`` branch; none for the baseline)."""
+        if self.b4m is None:
+            return {}
+        return self.b4m.loss(self, x, inputs, samples)
 
     # ------------------------------------------------------------------
     def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList,

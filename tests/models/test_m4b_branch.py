@@ -1,0 +1,112 @@
+"""Mask-for-Box wired into the multi-task detector (L_M4B of Eq. 1)."""
+import copy
+import math
+
+import pytest
+import torch
+from mmdet.registry import DATASETS, MODELS
+from mmengine.dataset import pseudo_collate
+
+from conftest import tiny_cfg
+from bombo.models.task_modules.teacher import dense_predictions
+
+
+def build(toy_root, tmp_path, m4b, teacher=None):
+    cfg = tiny_cfg(toy_root, str(tmp_path))
+    cfg.model.m4b = m4b
+    if teacher is not None:
+        cfg.model.teacher = teacher
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    seg_ds = DATASETS.build(cfg.train_dataloader.dataset.datasets[1])
+    det_ds = DATASETS.build(cfg.train_dataloader.dataset.datasets[0])
+    return model, det_ds, seg_ds
+
+
+def run_loss(model, items):
+    data = model.data_preprocessor(pseudo_collate(copy.deepcopy(items)), True)
+    return model.loss(data['inputs'], data['data_samples'])
+
+
+def branch(mode='mask_boxes', loss_mode='L', **kw):
+    return dict(type='MaskForBoxBranch', loss_mode=loss_mode,
+                refiner=dict(type='MaskForBoxRefiner', mode=mode,
+                             num_classes=3), **kw)
+
+
+@pytest.mark.parametrize('loss_mode,keys', [('L', {'loss_m4b_bbox'}),
+                                            ('C', {'loss_m4b_cls'}),
+                                            ('LC', {'loss_m4b_bbox', 'loss_m4b_cls'})])
+def test_loss_modes_select_localisation_and_or_classification(
+        toy_root, tmp_path, loss_mode, keys):
+    model, det_ds, seg_ds = build(toy_root, tmp_path, branch(loss_mode=loss_mode))
+    losses = run_loss(model, [det_ds[0], seg_ds[0], seg_ds[1]])
+    got = {k for k in losses if k.startswith('loss_m4b')}
+    assert got == keys
+    for k in keys:
+        assert math.isfinite(float(sum(losses[k])))
+    assert float(losses['m4b_boxes_per_img']) > 0
+
+
+def test_m4b_loss_equals_head_loss_on_mask_boxes(toy_root, tmp_path):
+    """L_M4B (mode L) is the detection head's regression loss against the
+    circumscribed rectangles of the mask's components, and L_det is unchanged
+    by adding the branch."""
+    model, det_ds, seg_ds = build(toy_root, tmp_path, branch(loss_mode='LC'))
+    model.eval()
+    with torch.no_grad():
+        items = [det_ds[0], seg_ds[0]]
+        losses = run_loss(model, items)
+        data = model.data_preprocessor(pseudo_collate(copy.deepcopy(items)), True)
+        seg_sample = data['data_samples'][1]
+        pseudo = model.m4b.pseudo_samples(model, data['inputs'][1:], [seg_sample])
+        x = model.extract_feat(data['inputs'][1:])
+        ref = model.bbox_head.loss(model.det_feats(x), pseudo)
+    assert torch.allclose(sum(losses['loss_m4b_bbox']), sum(ref['loss_bbox']))
+    assert torch.allclose(sum(losses['loss_m4b_cls']), sum(ref['loss_cls']))
+    # every pseudo-box lies on the mask's labelled pixels' extent
+    sem = seg_sample.gt_sem_seg.sem_seg[0]
+    ys, xs = torch.nonzero((sem > 0) & (sem < 255), as_tuple=True)
+    b = pseudo[0].gt_instances.bboxes
+    assert len(b) > 0
+    assert b[:, 0].min() >= xs.min() and b[:, 2].max() <= xs.max() + 1
+
+
+def test_teacher_required_with_a_clear_message(toy_root, tmp_path):
+    model, det_ds, seg_ds = build(toy_root, tmp_path, branch(mode='m4b'))
+    with pytest.raises(RuntimeError, match='TeacherEMAHook'):
+        run_loss(model, [det_ds[0], seg_ds[0]])
+
+
+def test_m4b_with_a_teacher_and_dense_predictions(toy_root, tmp_path):
+    model, det_ds, seg_ds = build(toy_root, tmp_path, branch(mode='m4b'))
+    teacher = copy.deepcopy(model)
+    model.set_teacher(teacher)
+    losses = run_loss(model, [det_ds[0], seg_ds[0], seg_ds[1]])
+    assert math.isfinite(float(sum(losses['loss_m4b_bbox'])))
+    # the teacher gets no gradient and keeps its mode
+    assert all(p.grad is None for p in teacher.parameters())
+    data = model.data_preprocessor(pseudo_collate([copy.deepcopy(seg_ds[0])]), True)
+    preds = dense_predictions(teacher, data['inputs'], data['data_samples'],
+                              score_thr=0.0, topk=7)
+    assert preds[0].scores.shape[1] == 3
+    assert len(preds[0].bboxes) == 7 * 4  # topk per level, 4 levels
+
+
+def test_pretrained_teacher_loads_a_checkpoint(toy_root, tmp_path):
+    model, det_ds, seg_ds = build(toy_root, tmp_path, branch(mode='unbiased_teacher'))
+    ckpt = str(tmp_path / 'teacher.pth')
+    torch.save({'state_dict': {k: v + 1 for k, v in model.state_dict().items()
+                               if v.is_floating_point()}}, ckpt)
+    model2, _, _ = build(toy_root, tmp_path, branch(mode='unbiased_teacher'),
+                         teacher=dict(type='pretrained', checkpoint=ckpt))
+    teacher = model2.get_teacher()
+    w = 'bbox_head.retina_cls.weight'
+    assert torch.allclose(dict(teacher.named_parameters())[w],
+                          dict(model.named_parameters())[w] + 1)
+    assert not any(p.requires_grad for p in teacher.parameters())
+    assert w in dict(model2.named_parameters())  # the student is untouched
+    assert not any(k.startswith('_teacher') for k in model2.state_dict())
+    losses = run_loss(model2, [det_ds[0], seg_ds[0]])
+    assert math.isfinite(float(sum(losses['loss_m4b_bbox'])))
