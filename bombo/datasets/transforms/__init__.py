@@ -1,3 +1,7 @@
 from .partial import InstancesToSemSeg, LoadImageOrSkip, PackPartialInputs
+from .pseudo_mask import GenerateBoxMask, LoadPseudoMask
 
-__all__ = ['InstancesToSemSeg', 'LoadImageOrSkip', 'PackPartialInputs']
+__all__ = [
+    'GenerateBoxMask', 'InstancesToSemSeg', 'LoadImageOrSkip',
+    'LoadPseudoMask', 'PackPartialInputs'
+]

@@ -1,1 +1,3 @@
+from .b4m_losses import AttentionMSELoss, ObjectTripletLoss
 
+__all__ = ['AttentionMSELoss', 'ObjectTripletLoss']

@@ -1,0 +1,137 @@
+import numpy as np
+import pytest
+
+from bombo.datasets.pseudo_masks import (box_shaped_mask, box_to_pixels,
+                                         coarse_mask, grabcut_box)
+
+
+def test_box_shaped_mask_smaller_box_wins():
+    boxes = np.array([[0, 0, 6, 5], [2, 1, 4, 4], [5, 3, 8, 6]], float)
+    labels = np.array([1, 2, 3])
+    expected = np.array([
+        [1, 1, 1, 1, 1, 1, 0, 0],
+        [1, 1, 2, 2, 1, 1, 0, 0],
+        [1, 1, 2, 2, 1, 1, 0, 0],
+        # box 3 (area 9) is smaller than box 1 (area 30): it wins at col 5
+        [1, 1, 2, 2, 1, 3, 3, 3],
+        [1, 1, 1, 1, 1, 3, 3, 3],
+        [0, 0, 0, 0, 0, 3, 3, 3],
+    ], np.uint8)
+    mask = box_shaped_mask(boxes, labels, (6, 8))
+    np.testing.assert_array_equal(mask, expected)
+    # the priority does not depend on the input order
+    order = [2, 1, 0]
+    np.testing.assert_array_equal(
+        box_shaped_mask(boxes[order], labels[order], (6, 8)), expected)
+
+
+def test_box_shaped_mask_equal_area_later_wins_and_empty():
+    boxes = np.array([[0, 0, 2, 2], [1, 0, 3, 2]], float)
+    mask = box_shaped_mask(boxes, np.array([1, 2]), (2, 3))
+    np.testing.assert_array_equal(mask, [[1, 2, 2], [1, 2, 2]])
+    empty = box_shaped_mask(np.zeros((0, 4)), np.zeros(0, int), (3, 4))
+    assert empty.shape == (3, 4) and empty.dtype == np.uint8
+    assert not empty.any()
+
+
+def test_centre_rule_and_clipping():
+    # centre of column 0 is 0.5: inside [0.4, 1.6), so are columns 0 and 1
+    assert box_to_pixels([0.4, 0, 1.6, 1], (4, 4)) == ((0, 0, 2, 1), '')
+    # 0.6 > 0.5: column 0 out; 1.5 < 1.55: column 1 in
+    assert box_to_pixels([0.6, 0, 1.55, 1], (4, 4)) == ((1, 0, 2, 1), '')
+    # no pixel centre inside
+    assert box_to_pixels([0.6, 0, 1.4, 1], (4, 4)) == (None, 'degenerate')
+    assert box_to_pixels([-3, -2, 2, 9], (4, 4)) == ((0, 0, 2, 4), '')
+    assert box_to_pixels([5, 0, 9, 2], (4, 4)) == (None, 'outside')
+    assert box_to_pixels([np.nan, 0, 2, 2], (4, 4)) == (None, 'degenerate')
+    with pytest.raises(ValueError, match='labels'):
+        box_shaped_mask(np.zeros((1, 4)), np.array([0]), (2, 2))
+
+
+def synthetic(h=96, w=112, seed=0):
+    """Noisy two-tone background, one red ellipse; returns image, truth,
+    and its box (with a few pixels of slack)."""
+    rng = np.random.default_rng(seed)
+    img = np.empty((h, w, 3), np.float64)
+    img[:] = (60, 140, 90)
+    img[:, w // 2:] = (120, 110, 60)
+    yy, xx = np.mgrid[:h, :w]
+    truth = ((xx - 55) / 26.0)**2 + ((yy - 46) / 18.0)**2 <= 1
+    img[truth] = (30, 30, 210)
+    img += rng.normal(0, 12, img.shape)
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    ys, xs = np.nonzero(truth)
+    box = [xs.min() - 3, ys.min() - 3, xs.max() + 4, ys.max() + 4]
+    return img, truth, box
+
+
+def iou(a, b):
+    return (a & b).sum() / (a | b).sum()
+
+
+@pytest.mark.parametrize('margin,max_side', [(0.5, 160), (0.5, 32),
+                                             (None, None)])
+def test_grabcut_recovers_clear_object(margin, max_side):
+    img, truth, box = synthetic()
+    fg, reason = grabcut_box(img, box, iterations=5, margin=margin,
+                             max_side=max_side)
+    assert reason == ''
+    assert fg.shape == truth.shape
+    assert iou(fg, truth) >= 0.8
+    # the box-filled mask is worse than GrabCut here
+    filled = box_shaped_mask(np.array([box], float), np.array([1]),
+                             truth.shape) > 0
+    assert iou(fg, truth) > iou(filled, truth)
+
+
+def test_grabcut_fallbacks():
+    img, _, _ = synthetic()
+    fg, reason = grabcut_box(img, [10, 10, 13, 30], min_size=4)
+    assert reason == 'too_small'
+    assert fg.sum() == 3 * 20 and fg[10:30, 10:13].all()
+    # a box covering the whole image leaves no background sample
+    fg, reason = grabcut_box(img, [0, 0, 112, 96])
+    assert reason == 'no_background' and fg.all()
+    fg, reason = grabcut_box(img, [200, 10, 230, 40])
+    assert reason == 'outside' and not fg.any()
+    # a uniform image: GrabCut cannot find an object (or errors): filled
+    flat = np.full((40, 40, 3), 128, np.uint8)
+    fg, reason = grabcut_box(flat, [10, 10, 30, 30])
+    if reason:
+        assert reason in ('grabcut_empty', 'grabcut_error')
+        assert fg[10:30, 10:30].all() and fg.sum() == 400
+
+
+def test_coarse_mask_inside_boxes_and_counts():
+    img, truth, box = synthetic()
+    boxes = np.array([box, [70, 5, 100, 30], [2, 2, 5, 5],
+                      [300, 300, 310, 310]], float)
+    labels = np.array([2, 1, 3, 1])
+    mb = box_shaped_mask(boxes, labels, truth.shape)
+    mc, stats = coarse_mask(img, boxes, labels, box_mask=mb)
+    assert mc.dtype == np.uint8 and mc.shape == truth.shape
+    # M^c is inside the boxes (cut by M^b)
+    assert not mc[mb == 0].any()
+    # every labelled pixel of M^c carries the label of a box covering it
+    for lab in (1, 2, 3):
+        sel = mc == lab
+        covered = np.zeros_like(sel)
+        for b, l in zip(boxes, labels):
+            if l == lab:
+                covered |= box_shaped_mask(b[None], [1], truth.shape) > 0
+        assert not (sel & ~covered).any()
+    assert iou(mc == 2, truth) >= 0.8
+    assert stats['boxes'] == 4
+    assert stats['skipped'] == {'outside': 1}
+    assert stats['fallback']['too_small'] == 1
+    assert stats['grabcut'] + sum(stats['fallback'].values()) == 3
+    # no boxes: all zero
+    mc, stats = coarse_mask(img, np.zeros((0, 4)), np.zeros(0, int))
+    assert not mc.any() and stats['boxes'] == 0
+
+
+def test_coarse_mask_is_deterministic():
+    img, _, box = synthetic(seed=3)
+    a, _ = coarse_mask(img, np.array([box], float), np.array([1]))
+    b, _ = coarse_mask(img, np.array([box], float), np.array([1]))
+    np.testing.assert_array_equal(a, b)

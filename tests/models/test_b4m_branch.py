@@ -1,0 +1,99 @@
+"""Box-for-Mask wired into the multi-task detector (L_B4M of Eq. 1)."""
+import copy
+import math
+import os.path as osp
+
+import pytest
+import torch
+from mmdet.registry import DATASETS, MODELS
+from mmengine.dataset import pseudo_collate
+
+from conftest import ROOT, tiny_cfg
+
+B4M_CONFIG = osp.join(ROOT, 'configs/toy/toy_r18_fpn_b4m.py')
+
+
+def build(toy_root, tmp_path, **b4m):
+    cfg = tiny_cfg(toy_root, str(tmp_path), config=B4M_CONFIG)
+    cfg.model.b4m.feat_dim = cfg.model.seg_head.feat_channels
+    cfg.model.b4m.update(b4m)
+    det = cfg.train_dataloader.dataset.datasets[0]
+    # GrabCut in the pipeline (online) instead of the offline cache
+    det.pipeline[2] = dict(type='LoadPseudoMask', pseudo_mask_dir='unused',
+                           online=True)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.set_teacher(copy.deepcopy(model))
+    return (model, DATASETS.build(det),
+            DATASETS.build(cfg.train_dataloader.dataset.datasets[1]), cfg)
+
+
+def losses_of(model, items):
+    data = model.data_preprocessor(pseudo_collate(copy.deepcopy(items)), True)
+    return model.loss(data['inputs'], data['data_samples'])
+
+
+def test_det_images_get_pseudo_mask_and_box_mask(toy_root, tmp_path):
+    _, det_ds, _, _ = build(toy_root, tmp_path)
+    s = det_ds[0]['data_samples']
+    box = s.gt_box_mask.sem_seg[0]
+    coarse = s.gt_sem_seg.sem_seg[0]
+    assert box.shape == coarse.shape == s.img_shape
+    # M^c is cut by M^b: no object pixel outside every box
+    assert not ((coarse > 0) & (coarse != 255) & (box == 0)).any()
+    assert (box > 0).any()
+
+
+def test_all_three_losses_and_memory_bank(toy_root, tmp_path):
+    model, det_ds, seg_ds, _ = build(toy_root, tmp_path)
+    items = [det_ds[0], det_ds[1], seg_ds[0], seg_ds[1]]
+    first = losses_of(model, items)
+    for k in ('loss_b4m_seg', 'loss_b4m_attention', 'loss_b4m_object'):
+        assert math.isfinite(float(first[k])), k
+    # the bank was empty for the first batch: skipped and counted, loss 0
+    assert float(first['loss_b4m_object']) == 0
+    assert float(first['object_skip_no_positive']) > 0
+    keys, labels = model.b4m.bank.all_keys()
+    assert len(keys) > 0
+    assert torch.allclose(keys.norm(dim=1), torch.ones(len(keys)), atol=1e-5)
+    second = losses_of(model, items)
+    assert float(second['object_triplets']) > 0
+    loss, _ = model.parse_losses(second)
+    loss.backward()
+    att = model.seg_head.conv_attention.weight.grad
+    assert att is not None and att.abs().sum() > 0
+
+
+def test_b4m_losses_are_weighted_by_lambda(toy_root, tmp_path):
+    model, det_ds, seg_ds, cfg = build(toy_root, tmp_path, use_object=False)
+    model.eval()
+    items = [det_ds[0], seg_ds[0]]
+    with torch.no_grad():
+        l1 = losses_of(model, items)
+        model.seg_weight = 2.0
+        l2 = losses_of(model, items)
+    for k in ('loss_b4m_seg', 'loss_b4m_attention', 'loss_seg'):
+        assert torch.allclose(l2[k], 2 * l1[k]), k
+    assert model.b4m.bank is None and 'loss_b4m_object' not in l1
+
+
+def test_table4_switches_and_clear_errors(toy_root, tmp_path):
+    model, det_ds, seg_ds, _ = build(toy_root, tmp_path, use_attention=False,
+                                     use_object=False)
+    losses = losses_of(model, [det_ds[0], seg_ds[0]])
+    assert {k for k in losses if k.startswith('loss_b4m')} == {'loss_b4m_seg'}
+    model.seg_head.with_attention = False
+    model.b4m.use_attention = True
+    model.b4m.loss_attention = MODELS.build(dict(type='AttentionMSELoss'))
+    with pytest.raises(ValueError, match='with_attention'):
+        losses_of(model, [det_ds[0], seg_ds[0]])
+    item = copy.deepcopy(det_ds[0])
+    del item['data_samples'].gt_sem_seg
+    model.b4m.use_attention = False
+    with pytest.raises(KeyError, match='LoadPseudoMask'):
+        losses_of(model, [item, seg_ds[0]])
+    with pytest.raises(ValueError, match='disabled'):
+        MODELS.build(dict(type='BoxForMaskBranch', num_classes=3, feat_dim=4,
+                          use_seg=False, use_attention=False,
+                          use_object=False))
