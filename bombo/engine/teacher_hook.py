@@ -15,6 +15,9 @@ class TeacherEMAHook(EMAHook):
     ``momentum=0.0002, gamma=2000``, is the reference's decay
     ``0.9998 * (1 - exp(-updates / 2000))``.
 
+    A model whose ``teacher`` is ``dict(type='pretrained', ...)`` keeps its
+    pre-trained teacher; the EMA is then only evaluated.
+
     Args:
         ema_type (str): averaged-model type. Default ``'ExpMomentumEMA'``.
         momentum (float): EMA momentum (1 - decay). Default 0.0002.
@@ -38,4 +41,5 @@ class TeacherEMAHook(EMAHook):
             raise TypeError(f'TeacherEMAHook needs a model with set_teacher '
                             f'(PartialMultiTaskDetector), got '
                             f'{type(model).__name__}')
-        model.set_teacher(self.ema_model.module)
+        if model.teacher_cfg.get('type', 'ema') == 'ema':
+            model.set_teacher(self.ema_model.module)

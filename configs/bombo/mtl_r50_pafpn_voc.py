@@ -1,7 +1,12 @@
-# Multi-task partially supervised baseline (BoMBo paper, Tables 1/4/5
-# "Baseline"), r50_pafpn, VOC07+12 half detection / half segmentation.
+# Multi-task partially supervised baseline (BoMBo paper, Tables 1/3/4/5
+# "Baseline" / "MTL"), r50_pafpn, VOC07+12 half detection / half segmentation.
 _base_ = [
     '../_base_/models/mtl_r50_pafpn.py', '../_base_/datasets/voc_partial.py',
     '../_base_/schedules/sgd_70e.py', '../_base_/default_runtime.py'
 ]
 model = dict(bbox_head=dict(num_classes=20), seg_head=dict(num_classes=20))
+default_hooks = dict(checkpoint=dict(by_epoch=False, interval=2400))
+custom_hooks = [
+    dict(type='TeacherEMAHook', momentum=0.0002, gamma=2000),
+    dict(type='SafeCheckpointHook', priority='VERY_LOW')
+]

@@ -1,3 +1,4 @@
+from .embedding_single_stage import EmbeddingSingleStageDetector
 from .partial_mtl import PartialMultiTaskDetector
 
-__all__ = ['PartialMultiTaskDetector']
+__all__ = ['EmbeddingSingleStageDetector', 'PartialMultiTaskDetector']

@@ -1,1 +1,3 @@
+from .matl_embedding_head import MATLEmbeddingHead
 
+__all__ = ['MATLEmbeddingHead']

@@ -17,4 +17,3 @@ param_scheduler = [
     dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters,
          milestones=[int(max_iters * 0.7), int(max_iters * 0.9)], gamma=0.1)
 ]
-default_hooks = dict(checkpoint=dict(by_epoch=False, interval=2400))

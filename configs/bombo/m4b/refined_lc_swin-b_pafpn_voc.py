@@ -1,0 +1,9 @@
+# Table 1 "M4B Refined", LC (swin-b_pafpn, voc): BoMBo paper, Sec. 3.2.
+_base_ = '../mtl_swin-b_pafpn_voc.py'
+model = dict(
+    m4b=dict(
+        type='MaskForBoxBranch',
+        refiner=dict(type='MaskForBoxRefiner', mode='m4b', num_classes=20),
+        loss_mode='LC'),
+    teacher=dict(type='ema'),
+)

@@ -1,0 +1,10 @@
+# Table 3 "M4B Refined", pre-trained (r18_fpn, voc): BoMBo paper, Sec. 3.2.
+# the teacher is the trained baseline: train configs/bombo/mtl_r18_fpn_voc.py first
+_base_ = '../mtl_r18_fpn_voc.py'
+model = dict(
+    m4b=dict(
+        type='MaskForBoxBranch',
+        refiner=dict(type='MaskForBoxRefiner', mode='m4b', num_classes=20),
+        loss_mode='L'),
+    teacher=dict(type='pretrained', checkpoint='work_dirs/mtl_r18_fpn_voc/iter_16800.pth'),
+)

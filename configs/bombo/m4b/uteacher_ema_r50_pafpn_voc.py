@@ -1,0 +1,9 @@
+# Table 3 "U-Teacher", EMA (r50_pafpn, voc): BoMBo paper, Sec. 3.2.
+_base_ = '../mtl_r50_pafpn_voc.py'
+model = dict(
+    m4b=dict(
+        type='MaskForBoxBranch',
+        refiner=dict(type='MaskForBoxRefiner', mode='unbiased_teacher', num_classes=20),
+        loss_mode='L'),
+    teacher=dict(type='ema'),
+)

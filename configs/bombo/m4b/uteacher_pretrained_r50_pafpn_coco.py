@@ -1,0 +1,10 @@
+# Table 3 "U-Teacher", pre-trained (r50_pafpn, coco): BoMBo paper, Sec. 3.2.
+# the teacher is the trained baseline: train configs/bombo/mtl_r50_pafpn_coco.py first
+_base_ = '../mtl_r50_pafpn_coco.py'
+model = dict(
+    m4b=dict(
+        type='MaskForBoxBranch',
+        refiner=dict(type='MaskForBoxRefiner', mode='unbiased_teacher', num_classes=80),
+        loss_mode='L'),
+    teacher=dict(type='pretrained', checkpoint='work_dirs/mtl_r50_pafpn_coco/iter_32060.pth'),
+)

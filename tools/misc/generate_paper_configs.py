@@ -1,0 +1,170 @@
+#!/usr/bin/env python
+"""Write one config per row of the BoMBo paper's Tables 1, 3, 4 and 5.
+
+    python tools/misc/generate_paper_configs.py   # rewrites configs/bombo/
+
+Rows (per backbone and dataset, VOC and COCO):
+
+* ``mtl_*``                      baseline (Tables 1/3/4/5 "Baseline"/"MTL")
+* ``m4b/maskbox_{c,l,lc}_*``     Table 1 "GT Masks": circumscribed rectangles
+* ``m4b/refined_{c,l,lc}_*``     Table 1 "M4B Refined", EMA teacher
+* ``m4b/uteacher_ema_*``         Table 3 "U-Teacher, EMA"
+* ``m4b/uteacher_pretrained_*``  Table 3 "U-Teacher, pre-trained"
+* ``m4b/refined_pretrained_*``   Table 3 "M4B Refined, pre-trained"
+* ``b4m/seg_*``                  Table 4 "+ L_S"
+* ``b4m/seg_att_*``              Table 4 "+ L_alpha" (L_S + L_alpha)
+* ``b4m/seg_att_object_*``       Table 4 "+ L_object" (all three)
+* ``bombo_*``                    Table 5 "+ BoMBo": M4B (L) + B4M, λ = 2
+
+The pre-trained teacher rows read the baseline's final checkpoint from
+``work_dirs/mtl_<backbone>_<dataset>/``: train the baseline first.
+"""
+import os
+import os.path as osp
+
+ROOT = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..')
+OUT = osp.join(ROOT, 'configs', 'bombo')
+DATASETS = dict(voc=dict(num_classes=20, max_iters=16800, val=2400),
+                coco=dict(num_classes=80, max_iters=32060, val=4580))
+M4B_BACKBONES = ('r18_fpn', 'r50_pafpn', 'swin-t_pafpn', 'swin-b_pafpn')
+B4M_BACKBONES = M4B_BACKBONES + ('swin-l_pafpn', )
+
+# every row evaluates the EMA of the weights, as the reference does (decay
+# 0.9998 * (1 - exp(-updates / 2000))); it is also the M4B / B4M teacher
+# when model.teacher=dict(type='ema')
+HOOKS = """default_hooks = dict(checkpoint=dict(by_epoch=False, interval={val}))
+custom_hooks = [
+    dict(type='TeacherEMAHook', momentum=0.0002, gamma=2000),
+    dict(type='SafeCheckpointHook', priority='VERY_LOW')
+]
+"""
+
+
+def schedule(ds):
+    d = DATASETS[ds]
+    if ds == 'voc':
+        return ''
+    return f"""max_iters = {d['max_iters']}  # 70 epochs of 14,656 images / 32
+train_cfg = dict(max_iters=max_iters, val_interval={d['val']})
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
+         end=500),
+    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters,
+         milestones=[int(max_iters * 0.7), int(max_iters * 0.9)], gamma=0.1)
+]
+"""
+
+
+def baseline(bb, ds):
+    name = {'voc': 'VOC07+12 half detection / half segmentation',
+            'coco': 'COCO 1/8 detection + 1/8 segmentation'}[ds]
+    n = DATASETS[ds]['num_classes']
+    return f"""# Multi-task partially supervised baseline (BoMBo paper, Tables 1/3/4/5
+# "Baseline" / "MTL"), {bb}, {name}.
+_base_ = [
+    '../_base_/models/mtl_{bb}.py', '../_base_/datasets/{ds}_partial.py',
+    '../_base_/schedules/sgd_70e.py', '../_base_/default_runtime.py'
+]
+{schedule(ds)}model = dict(bbox_head=dict(num_classes={n}), seg_head=dict(num_classes={n}))
+""" + HOOKS.format(val=DATASETS[ds]['val'])
+
+
+def m4b(bb, ds, row, mode, loss_mode, teacher):
+    n = DATASETS[ds]['num_classes']
+    teacher_cfg = "dict(type='ema')"
+    hooks = ''  # inherited from the baseline
+    if teacher == 'pretrained':
+        ckpt = (f"work_dirs/mtl_{bb}_{ds}/"
+                f"iter_{DATASETS[ds]['max_iters']}.pth")
+        teacher_cfg = f"dict(type='pretrained', checkpoint='{ckpt}')"
+    elif mode == 'mask_boxes':
+        teacher_cfg = None
+    lines = [f'# {row} ({bb}, {ds}): BoMBo paper, Sec. 3.2.',
+             f"_base_ = '../mtl_{bb}_{ds}.py'", 'model = dict(',
+             '    m4b=dict(',
+             "        type='MaskForBoxBranch',",
+             f"        refiner=dict(type='MaskForBoxRefiner', mode='{mode}',"
+             f' num_classes={n}),',
+             f"        loss_mode='{loss_mode}'),"]
+    if teacher_cfg:
+        lines.append(f'    teacher={teacher_cfg},')
+    lines.append(')')
+    if teacher == 'pretrained':
+        lines.insert(1, '# the teacher is the trained baseline: train '
+                     f'configs/bombo/mtl_{bb}_{ds}.py first')
+    return '\n'.join(lines) + '\n' + hooks
+
+
+def b4m_model(n, seg, att, obj):
+    return f"""b4m = dict(type='BoxForMaskBranch', num_classes={n}, feat_dim=128,
+           use_seg={seg}, use_attention={att}, use_object={obj},
+           bank_size=64)
+"""
+
+
+def b4m(bb, ds, row, seg, att, obj, bombo=False):
+    n = DATASETS[ds]['num_classes']
+    head = f"""# {row} ({bb}, {ds}): BoMBo paper, Sec. {'4.4' if bombo else '3.3'}.
+# Make the GrabCut pseudo-mask cache once before training:
+#   python tools/make_pseudo_masks.py THIS_CONFIG --workers 8
+_base_ = [
+    '{'' if bombo else '../'}../_base_/models/mtl_{bb}.py',
+    '{'' if bombo else '../'}../_base_/datasets/{ds}_partial_b4m.py',
+    '{'' if bombo else '../'}../_base_/schedules/sgd_70e.py',
+    '{'' if bombo else '../'}../_base_/default_runtime.py'
+]
+{schedule(ds)}{b4m_model(n, seg, att, obj)}"""
+    model = [f'    bbox_head=dict(num_classes={n}),',
+             f'    seg_head=dict(num_classes={n}, with_attention={att}),',
+             '    b4m=b4m,', "    teacher=dict(type='ema'),"]
+    if bombo:
+        model += ['    seg_weight=2.0,  # λ of Eq. 1 (Sec. 4.4)',
+                  '    m4b=dict(',
+                  "        type='MaskForBoxBranch',",
+                  f"        refiner=dict(type='MaskForBoxRefiner', "
+                  f"mode='m4b', num_classes={n}),",
+                  "        loss_mode='L'),"]
+    return (head + 'model = dict(\n' + '\n'.join(model) + '\n)\n' +
+            HOOKS.format(val=DATASETS[ds]['val']))
+
+
+def main():
+    os.makedirs(osp.join(OUT, 'm4b'), exist_ok=True)
+    os.makedirs(osp.join(OUT, 'b4m'), exist_ok=True)
+    files = {}
+    for ds in DATASETS:
+        for bb in B4M_BACKBONES:
+            files[f'mtl_{bb}_{ds}.py'] = baseline(bb, ds)
+            files[f'bombo_{bb}_{ds}.py'] = b4m(
+                bb, ds, 'Table 5 "+ BoMBo": M4B (L) + B4M, lambda = 2',
+                True, True, True, bombo=True)
+            files[f'b4m/seg_{bb}_{ds}.py'] = b4m(
+                bb, ds, 'Table 4 "+ L_S"', True, False, False)
+            files[f'b4m/seg_att_{bb}_{ds}.py'] = b4m(
+                bb, ds, 'Table 4 "+ L_alpha"', True, True, False)
+            files[f'b4m/seg_att_object_{bb}_{ds}.py'] = b4m(
+                bb, ds, 'Table 4 "+ L_object"', True, True, True)
+        for bb in M4B_BACKBONES:
+            for lm in ('C', 'L', 'LC'):
+                files[f'm4b/maskbox_{lm.lower()}_{bb}_{ds}.py'] = m4b(
+                    bb, ds, f'Table 1 "GT Masks", {lm}', 'mask_boxes', lm,
+                    None)
+                files[f'm4b/refined_{lm.lower()}_{bb}_{ds}.py'] = m4b(
+                    bb, ds, f'Table 1 "M4B Refined", {lm}', 'm4b', lm, 'ema')
+            files[f'm4b/uteacher_ema_{bb}_{ds}.py'] = m4b(
+                bb, ds, 'Table 3 "U-Teacher", EMA', 'unbiased_teacher', 'L',
+                'ema')
+            files[f'm4b/uteacher_pretrained_{bb}_{ds}.py'] = m4b(
+                bb, ds, 'Table 3 "U-Teacher", pre-trained',
+                'unbiased_teacher', 'L', 'pretrained')
+            files[f'm4b/refined_pretrained_{bb}_{ds}.py'] = m4b(
+                bb, ds, 'Table 3 "M4B Refined", pre-trained', 'm4b', 'L',
+                'pretrained')
+    for name, text in files.items():
+        with open(osp.join(OUT, name), 'w') as f:
+            f.write(text)
+    print(f'wrote {len(files)} configs under {OUT}')
+
+
+if __name__ == '__main__':
+    main()
