@@ -75,6 +75,13 @@ def run(config: str, work_dir: str, cfg_options=None) -> dict:
     train_seconds = time.perf_counter() - start
     metrics = runner.val_loop.run()
     summary = summarise(metrics, train_seconds, max_iters, config)
+    if any(k.startswith('tide/') for k in metrics):
+        from bombo.evaluation.plots import plot_tide_summary
+        from bombo.evaluation.tide import (format_tide_table,
+                                           tide_result_from_metrics)
+        tide = tide_result_from_metrics(metrics)
+        summary['tide_table'] = format_tide_table(tide)
+        plot_tide_summary(tide, osp.join(work_dir, 'tide_summary.png'))
     with open(osp.join(work_dir, 'summary.json'), 'w') as f:
         json.dump(summary, f, indent=2)
     return summary
@@ -88,6 +95,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     summary = run(args.config, args.work_dir, args.cfg_options)
     print('\n' + format_table(summary))
+    if 'tide_table' in summary:
+        print('\nTIDE error analysis (AP50; dAP per error type):\n' +
+              summary['tide_table'])
+        print(f'TIDE plot: {osp.join(args.work_dir, "tide_summary.png")}')
     print(f'\nsummary written to {osp.join(args.work_dir, "summary.json")}')
     return summary
 

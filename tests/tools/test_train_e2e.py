@@ -19,6 +19,11 @@ def test_demo_trains_evaluates_and_writes_summary(toy_root, tmp_path):
     assert summary['train_seconds'] > 0 and summary['iterations'] == 4
     table = demo.format_table(summary)
     assert 'mIoU' in table and 'bbox mAP@50' in table
+    # the demo ends with the TIDE analysis: table, numbers and plot
+    assert set(summary['tide']) >= {'Cls', 'Loc', 'Both', 'Dupe', 'Bkg',
+                                    'Miss', 'FP', 'FN'}
+    assert 'Miss' in summary['tide_table']
+    assert osp.getsize(osp.join(work_dir, 'tide_summary.png')) > 1000
 
     # tools/test.py evaluates the saved checkpoint (loaded weights-only)
     import test as test_tool

@@ -77,5 +77,6 @@ val_evaluator = [
          'annotations/instances_val2017.json', metric='bbox',
          format_only=False, backend_args=backend_args),
     dict(type='SemanticIoUMetric'),
+    dict(type='TIDEMetric'),
 ]
 test_evaluator = val_evaluator

@@ -54,7 +54,8 @@ val_dataloader = dict(
                  test_mode=True, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = [
-    dict(type='CocoMetric', metric='bbox', ann_file=None),
+    dict(type='FastCocoMetric', metric='bbox', ann_file=None, classwise=True),
     dict(type='SemanticIoUMetric'),
+    dict(type='TIDEMetric'),
 ]
 test_evaluator = val_evaluator

@@ -72,9 +72,10 @@ val_dataloader = dict(
         test_mode=True, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = [
-    dict(type='CocoMetric', metric='bbox', ann_file=None,
-         format_only=False),
+    dict(type='FastCocoMetric', metric='bbox', ann_file=None,
+         classwise=True),
     dict(type='VOCMetric', metric='mAP', eval_mode='11points'),
     dict(type='SemanticIoUMetric'),
+    dict(type='TIDEMetric'),
 ]
 test_evaluator = val_evaluator
