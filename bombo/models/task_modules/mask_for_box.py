@@ -21,7 +21,7 @@ and what ``mmcv.ops.nms`` (``offset=0``) and mmdet's ``bbox_overlaps``
 (``use_legacy_coordinate=False``) assume.
 """
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -153,11 +153,11 @@ def _reference_boxes(mask, ignore_index, background_index, connectivity):
         if j in (ignore_index, background_index):
             continue
         n, _, stats, _ = cv2.connectedComponentsWithStats(
-            (mask == j).astype(np.uint8), connectivity=connectivity)
-        st = stats[1:n, :4].astype(np.float64)  # left, top, width, height
-        b = np.stack([st[:, 0], st[:, 1], st[:, 0] + st[:, 2],
-                      st[:, 1] + st[:, 3]], axis=1)
-        b = b[np.lexsort((b[:, 2], b[:, 3], b[:, 0], b[:, 1]))]
+            (mask == j).view(np.uint8), connectivity=connectivity)
+        b = stats[1:n, :4].astype(np.float64)  # left, top, width, height
+        b[:, 2:] += b[:, :2]
+        if n > 2:
+            b = b[np.lexsort((b[:, 2], b[:, 3], b[:, 0], b[:, 1]))]
         boxes.append(b)
         classes.append(np.full((len(b), ), j, np.int64))
     if not boxes:

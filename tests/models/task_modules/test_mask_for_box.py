@@ -138,6 +138,29 @@ def test_merge_uses_argmax_over_all_predictions():
                    [1, 1], [CASE_LEFTOVER, CASE_LEFTOVER])
 
 
+def test_merge_of_separate_instances_and_options_beyond_the_paper():
+    # Two well-predicted class-1 instances 5 px apart.
+    mask = np.zeros((40, 60), np.uint8)
+    mask[5:25, 5:25] = 1
+    mask[5:25, 30:50] = 1
+    boxes = np.array([[5, 5, 25, 25], [30, 5, 50, 25]], float)
+    scores = _scores([0.8, 0, 0], [0.7, 0, 0])
+    # Paper: both stay leftover after A (IoU 1 > 0.6), their merge
+    # [5,5,50,25] has max IoU 400/900 with prediction 0 (tie, lowest index),
+    # score 0.8 > 0.1 -> 0.9; it suppresses both case-C boxes (IoU 0.44).
+    res = refine_boxes_from_mask(mask, boxes, scores)
+    _assert_result(res, [[5, 5, 50, 25]], [0], [0.9], [CASE_MERGE])
+    expected = ([[5, 5, 25, 25], [30, 5, 50, 25]], [0, 0], [0.8, 0.7],
+                [CASE_ADD, CASE_ADD])
+    # The merged box is not "matched" at IoU 0.5 ...
+    _assert_result(refine_boxes_from_mask(mask, boxes, scores,
+                                          merge_iou_thr=0.5), *expected)
+    # ... and both references were matched as a whole in case A.
+    _assert_result(refine_boxes_from_mask(mask, boxes, scores,
+                                          merge_unmatched_only=True),
+                   *expected)
+
+
 def test_keep_well_predicted_drop_other_class_keep_leftover():
     mask = np.zeros((64, 64), np.uint8)
     mask[5:25, 5:25] = 1  # reference [5,5,25,25]
@@ -294,7 +317,8 @@ def test_equivalence_with_reference(seed):
     if seed % 4 == 2:
         kw = dict(min_overlap_iou=-1, class_agnostic_nms=True)
     if seed % 4 == 3:
-        kw = dict(dedupe_leftover=False, connectivity=4)
+        kw = dict(dedupe_leftover=False, connectivity=4, merge_iou_thr=0.3,
+                  merge_unmatched_only=True)
     _compare(mask, boxes, scores, **kw)
 
 
