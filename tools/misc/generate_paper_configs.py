@@ -25,7 +25,8 @@ import os.path as osp
 ROOT = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..')
 OUT = osp.join(ROOT, 'configs', 'bombo')
 DATASETS = dict(voc=dict(num_classes=20, max_iters=16800, val=2400),
-                coco=dict(num_classes=80, max_iters=32060, val=4580))
+                coco=dict(num_classes=80, max_iters=32060, val=4580))  # as in
+# configs/_base_/schedules/sgd_70e{,_coco}.py
 M4B_BACKBONES = ('r18_fpn', 'r50_pafpn', 'swin-t_pafpn', 'swin-b_pafpn')
 B4M_BACKBONES = M4B_BACKBONES + ('swin-l_pafpn', )
 
@@ -41,18 +42,7 @@ custom_hooks = [
 
 
 def schedule(ds):
-    d = DATASETS[ds]
-    if ds == 'voc':
-        return ''
-    return f"""max_iters = {d['max_iters']}  # 70 epochs of 14,656 images / 32
-train_cfg = dict(max_iters=max_iters, val_interval={d['val']})
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
-         end=500),
-    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters,
-         milestones=[int(max_iters * 0.7), int(max_iters * 0.9)], gamma=0.1)
-]
-"""
+    return 'sgd_70e.py' if ds == 'voc' else 'sgd_70e_coco.py'
 
 
 def baseline(bb, ds):
@@ -63,16 +53,15 @@ def baseline(bb, ds):
 # "Baseline" / "MTL"), {bb}, {name}.
 _base_ = [
     '../_base_/models/mtl_{bb}.py', '../_base_/datasets/{ds}_partial.py',
-    '../_base_/schedules/sgd_70e.py', '../_base_/default_runtime.py'
+    '../_base_/schedules/{schedule(ds)}', '../_base_/default_runtime.py'
 ]
-{schedule(ds)}model = dict(bbox_head=dict(num_classes={n}), seg_head=dict(num_classes={n}))
+model = dict(bbox_head=dict(num_classes={n}), seg_head=dict(num_classes={n}))
 """ + HOOKS.format(val=DATASETS[ds]['val'])
 
 
 def m4b(bb, ds, row, mode, loss_mode, teacher):
     n = DATASETS[ds]['num_classes']
     teacher_cfg = "dict(type='ema')"
-    hooks = ''  # inherited from the baseline
     if teacher == 'pretrained':
         ckpt = (f"work_dirs/mtl_{bb}_{ds}/"
                 f"iter_{DATASETS[ds]['max_iters']}.pth")
@@ -92,40 +81,63 @@ def m4b(bb, ds, row, mode, loss_mode, teacher):
     if teacher == 'pretrained':
         lines.insert(1, '# the teacher is the trained baseline: train '
                      f'configs/bombo/mtl_{bb}_{ds}.py first')
-    return '\n'.join(lines) + '\n' + hooks
+    return '\n'.join(lines) + '\n'
 
 
-def b4m_model(n, seg, att, obj):
-    return f"""b4m = dict(type='BoxForMaskBranch', num_classes={n}, feat_dim=128,
-           use_seg={seg}, use_attention={att}, use_object={obj},
-           bank_size=64)
+def b4m_seg(bb, ds):
+    """Table 4 "+ L_S": the full config the other B4M rows inherit."""
+    n = DATASETS[ds]['num_classes']
+    return f"""# Table 4 "+ L_S" ({bb}, {ds}): BoMBo paper, Sec. 3.3: cross-entropy
+# on the GrabCut pseudo-masks of the detection-annotated images.
+# Make the pseudo-mask cache once before training:
+#   python tools/make_pseudo_masks.py THIS_CONFIG --workers 8
+_base_ = [
+    '../../_base_/models/mtl_{bb}.py',
+    '../../_base_/datasets/{ds}_partial_b4m.py',
+    '../../_base_/schedules/{schedule(ds)}',
+    '../../_base_/default_runtime.py'
+]
+model = dict(
+    bbox_head=dict(num_classes={n}),
+    seg_head=dict(num_classes={n}),
+    b4m=dict(type='BoxForMaskBranch', num_classes={n}, feat_dim=128,
+             use_seg=True, use_attention=False, use_object=False,
+             bank_size=64),
+    teacher=dict(type='ema'))
+""" + HOOKS.format(val=DATASETS[ds]['val'])
+
+
+def b4m_att(bb, ds):
+    return f"""# Table 4 "+ L_alpha" ({bb}, {ds}): BoMBo paper, Sec. 3.3: L_S and the
+# attention loss (Eq. 3) on the box-shaped masks.
+_base_ = './seg_{bb}_{ds}.py'
+model = dict(seg_head=dict(with_attention=True),
+             b4m=dict(use_attention=True))
 """
 
 
-def b4m(bb, ds, row, seg, att, obj, bombo=False):
+def b4m_object(bb, ds):
+    return f"""# Table 4 "+ L_object" ({bb}, {ds}): BoMBo paper, Sec. 3.3: L_S, L_alpha
+# and the object triplet loss (Eq. 4) against the memory bank.
+_base_ = './seg_att_{bb}_{ds}.py'
+model = dict(b4m=dict(use_object=True))
+"""
+
+
+def bombo(bb, ds):
     n = DATASETS[ds]['num_classes']
-    head = f"""# {row} ({bb}, {ds}): BoMBo paper, Sec. {'4.4' if bombo else '3.3'}.
-# Make the GrabCut pseudo-mask cache once before training:
+    return f"""# Table 5 "+ BoMBo" ({bb}, {ds}): BoMBo paper, Sec. 4.4: Mask-for-Box
+# (refined, L, EMA teacher) and Box-for-Mask (all three losses), lambda = 2.
+# Make the pseudo-mask cache once before training:
 #   python tools/make_pseudo_masks.py THIS_CONFIG --workers 8
-_base_ = [
-    '{'' if bombo else '../'}../_base_/models/mtl_{bb}.py',
-    '{'' if bombo else '../'}../_base_/datasets/{ds}_partial_b4m.py',
-    '{'' if bombo else '../'}../_base_/schedules/sgd_70e.py',
-    '{'' if bombo else '../'}../_base_/default_runtime.py'
-]
-{schedule(ds)}{b4m_model(n, seg, att, obj)}"""
-    model = [f'    bbox_head=dict(num_classes={n}),',
-             f'    seg_head=dict(num_classes={n}, with_attention={att}),',
-             '    b4m=b4m,', "    teacher=dict(type='ema'),"]
-    if bombo:
-        model += ['    seg_weight=2.0,  # λ of Eq. 1 (Sec. 4.4)',
-                  '    m4b=dict(',
-                  "        type='MaskForBoxBranch',",
-                  f"        refiner=dict(type='MaskForBoxRefiner', "
-                  f"mode='m4b', num_classes={n}),",
-                  "        loss_mode='L'),"]
-    return (head + 'model = dict(\n' + '\n'.join(model) + '\n)\n' +
-            HOOKS.format(val=DATASETS[ds]['val']))
+_base_ = './b4m/seg_att_object_{bb}_{ds}.py'
+model = dict(
+    seg_weight=2.0,  # lambda of Eq. 1
+    m4b=dict(
+        type='MaskForBoxBranch',
+        refiner=dict(type='MaskForBoxRefiner', mode='m4b', num_classes={n}),
+        loss_mode='L'))
+"""
 
 
 def main():
@@ -135,15 +147,10 @@ def main():
     for ds in DATASETS:
         for bb in B4M_BACKBONES:
             files[f'mtl_{bb}_{ds}.py'] = baseline(bb, ds)
-            files[f'bombo_{bb}_{ds}.py'] = b4m(
-                bb, ds, 'Table 5 "+ BoMBo": M4B (L) + B4M, lambda = 2',
-                True, True, True, bombo=True)
-            files[f'b4m/seg_{bb}_{ds}.py'] = b4m(
-                bb, ds, 'Table 4 "+ L_S"', True, False, False)
-            files[f'b4m/seg_att_{bb}_{ds}.py'] = b4m(
-                bb, ds, 'Table 4 "+ L_alpha"', True, True, False)
-            files[f'b4m/seg_att_object_{bb}_{ds}.py'] = b4m(
-                bb, ds, 'Table 4 "+ L_object"', True, True, True)
+            files[f'bombo_{bb}_{ds}.py'] = bombo(bb, ds)
+            files[f'b4m/seg_{bb}_{ds}.py'] = b4m_seg(bb, ds)
+            files[f'b4m/seg_att_{bb}_{ds}.py'] = b4m_att(bb, ds)
+            files[f'b4m/seg_att_object_{bb}_{ds}.py'] = b4m_object(bb, ds)
         for bb in M4B_BACKBONES:
             for lm in ('C', 'L', 'LC'):
                 files[f'm4b/maskbox_{lm.lower()}_{bb}_{ds}.py'] = m4b(

@@ -1,23 +1,4 @@
-# Table 4 "+ L_object" (r18_fpn, voc): BoMBo paper, Sec. 3.3.
-# Make the GrabCut pseudo-mask cache once before training:
-#   python tools/make_pseudo_masks.py THIS_CONFIG --workers 8
-_base_ = [
-    '../../_base_/models/mtl_r18_fpn.py',
-    '../../_base_/datasets/voc_partial_b4m.py',
-    '../../_base_/schedules/sgd_70e.py',
-    '../../_base_/default_runtime.py'
-]
-b4m = dict(type='BoxForMaskBranch', num_classes=20, feat_dim=128,
-           use_seg=True, use_attention=True, use_object=True,
-           bank_size=64)
-model = dict(
-    bbox_head=dict(num_classes=20),
-    seg_head=dict(num_classes=20, with_attention=True),
-    b4m=b4m,
-    teacher=dict(type='ema'),
-)
-default_hooks = dict(checkpoint=dict(by_epoch=False, interval=2400))
-custom_hooks = [
-    dict(type='TeacherEMAHook', momentum=0.0002, gamma=2000),
-    dict(type='SafeCheckpointHook', priority='VERY_LOW')
-]
+# Table 4 "+ L_object" (r18_fpn, voc): BoMBo paper, Sec. 3.3: L_S, L_alpha
+# and the object triplet loss (Eq. 4) against the memory bank.
+_base_ = './seg_att_r18_fpn_voc.py'
+model = dict(b4m=dict(use_object=True))

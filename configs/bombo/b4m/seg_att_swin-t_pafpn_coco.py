@@ -1,31 +1,5 @@
-# Table 4 "+ L_alpha" (swin-t_pafpn, coco): BoMBo paper, Sec. 3.3.
-# Make the GrabCut pseudo-mask cache once before training:
-#   python tools/make_pseudo_masks.py THIS_CONFIG --workers 8
-_base_ = [
-    '../../_base_/models/mtl_swin-t_pafpn.py',
-    '../../_base_/datasets/coco_partial_b4m.py',
-    '../../_base_/schedules/sgd_70e.py',
-    '../../_base_/default_runtime.py'
-]
-max_iters = 32060  # 70 epochs of 14,656 images / 32
-train_cfg = dict(max_iters=max_iters, val_interval=4580)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
-         end=500),
-    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters,
-         milestones=[int(max_iters * 0.7), int(max_iters * 0.9)], gamma=0.1)
-]
-b4m = dict(type='BoxForMaskBranch', num_classes=80, feat_dim=128,
-           use_seg=True, use_attention=True, use_object=False,
-           bank_size=64)
-model = dict(
-    bbox_head=dict(num_classes=80),
-    seg_head=dict(num_classes=80, with_attention=True),
-    b4m=b4m,
-    teacher=dict(type='ema'),
-)
-default_hooks = dict(checkpoint=dict(by_epoch=False, interval=4580))
-custom_hooks = [
-    dict(type='TeacherEMAHook', momentum=0.0002, gamma=2000),
-    dict(type='SafeCheckpointHook', priority='VERY_LOW')
-]
+# Table 4 "+ L_alpha" (swin-t_pafpn, coco): BoMBo paper, Sec. 3.3: L_S and the
+# attention loss (Eq. 3) on the box-shaped masks.
+_base_ = './seg_swin-t_pafpn_coco.py'
+model = dict(seg_head=dict(with_attention=True),
+             b4m=dict(use_attention=True))

@@ -1,5 +1,6 @@
-# Table 4 "+ L_S" (r50_pafpn, voc): BoMBo paper, Sec. 3.3.
-# Make the GrabCut pseudo-mask cache once before training:
+# Table 4 "+ L_S" (r50_pafpn, voc): BoMBo paper, Sec. 3.3: cross-entropy
+# on the GrabCut pseudo-masks of the detection-annotated images.
+# Make the pseudo-mask cache once before training:
 #   python tools/make_pseudo_masks.py THIS_CONFIG --workers 8
 _base_ = [
     '../../_base_/models/mtl_r50_pafpn.py',
@@ -7,15 +8,13 @@ _base_ = [
     '../../_base_/schedules/sgd_70e.py',
     '../../_base_/default_runtime.py'
 ]
-b4m = dict(type='BoxForMaskBranch', num_classes=20, feat_dim=128,
-           use_seg=True, use_attention=False, use_object=False,
-           bank_size=64)
 model = dict(
     bbox_head=dict(num_classes=20),
-    seg_head=dict(num_classes=20, with_attention=False),
-    b4m=b4m,
-    teacher=dict(type='ema'),
-)
+    seg_head=dict(num_classes=20),
+    b4m=dict(type='BoxForMaskBranch', num_classes=20, feat_dim=128,
+             use_seg=True, use_attention=False, use_object=False,
+             bank_size=64),
+    teacher=dict(type='ema'))
 default_hooks = dict(checkpoint=dict(by_epoch=False, interval=2400))
 custom_hooks = [
     dict(type='TeacherEMAHook', momentum=0.0002, gamma=2000),

@@ -45,6 +45,8 @@ def test_attention_mse_by_hand():
         attention_mse_loss(alpha, torch.zeros(1, 2, 2, dtype=torch.long))
     with pytest.raises(ValueError, match='labels'):
         attention_mse_loss(alpha, torch.tensor([[[3, 0]]]))
+    with pytest.raises(ValueError, match='non-finite'):
+        attention_mse_loss(alpha.detach() / 0, mb)
     out = attention_mse_loss(alpha, torch.full((1, 1, 2), 255))
     assert out.item() == 0 and out.requires_grad
 
@@ -79,9 +81,10 @@ def test_box_query_embeddings_by_hand():
     with pytest.raises(ValueError, match='label'):
         box_query_embeddings(f, logits, [boxes[0][:1]], [torch.tensor([2])])
     assert counts == dict(boxes=4, no_correct_pixel=1, empty_box=1)
-    # boxes in a 4x4 input frame, features at half resolution
+    # boxes in a 4x4 input frame, features at half resolution; mmdet boxes
+    from mmdet.structures.bbox import HorizontalBoxes
     q2, _, _, _ = box_query_embeddings(
-        f, logits, [torch.tensor([[0., 0., 4., 2.]])],
+        f, logits, [HorizontalBoxes(torch.tensor([[0., 0., 4., 2.]]))],
         [torch.tensor([0])], input_size=(4, 4))
     assert torch.allclose(q2.detach(), torch.tensor([[s, s]]))
 
@@ -110,6 +113,11 @@ def test_object_triplet_loss_by_hand():
     assert out['object_triplets'].item() == 2
     out['loss_object'].backward()
     assert f.grad is not None and f.grad.abs().sum() > 0
+    bad = f.detach().clone()
+    bad[0, 0, 0, 0] = float('nan')
+    with pytest.raises(ValueError, match='non-finite'):
+        ObjectTripletLoss()(bad, logits, boxes, labels, bank_keys,
+                            bank_labels)
 
 
 def test_object_triplet_reductions_and_empty_cases():
