@@ -58,6 +58,9 @@ def attention_mse_loss(alpha: Tensor, box_mask: Tensor,
         raise ValueError(f'alpha {tuple(alpha.shape)} and box mask '
                          f'{tuple(box_mask.shape)} do not match: expected '
                          '(B, C+1, H, W) and (B, H, W)')
+    if not bool(torch.isfinite(alpha).all()):
+        raise ValueError('non-finite attention maps passed to the attention '
+                         'loss; the network has diverged')
     box_mask = box_mask.long()
     valid = box_mask != ignore_index
     num_ch = alpha.shape[1]
@@ -148,8 +151,8 @@ def box_query_embeddings(feats: Tensor,
         feats (Tensor): ``(B, D, h, w)`` features z (input of the logit and
             attention layers).
         logits (Tensor): ``(B, C+1, H', W')`` predicted mask M.
-        gt_bboxes (list[Tensor]): per image ``(n_i, 4)`` xyxy boxes in input
-            pixels.
+        gt_bboxes (list[Tensor | HorizontalBoxes]): per image ``(n_i, 4)``
+            xyxy boxes in input pixels.
         gt_labels (list[Tensor]): per image ``(n_i,)`` labels ``0..C-1``.
         input_size (tuple[int, int], optional): ``(H, W)`` of the frame of
             the boxes; defaults to the logits' size.
@@ -180,7 +183,9 @@ def box_query_embeddings(feats: Tensor,
     counts = dict(boxes=0, no_correct_pixel=0, empty_box=0)
     queries, labels, img_inds = [], [], []
     for i in range(b):
-        boxes = gt_bboxes[i].detach().cpu().reshape(-1, 4).tolist()
+        boxes = gt_bboxes[i]
+        boxes = getattr(boxes, 'tensor', boxes)  # mmdet HorizontalBoxes
+        boxes = boxes.detach().cpu().reshape(-1, 4).tolist()
         labs = gt_labels[i].detach().cpu().reshape(-1).tolist()
         for box, lab in zip(boxes, labs):
             counts['boxes'] += 1
@@ -347,6 +352,9 @@ class ObjectTripletLoss(nn.Module):
         """
         q, lab, img_inds, c1 = box_query_embeddings(feats, logits, gt_bboxes,
                                                     gt_labels, input_size)
+        if q.numel() and not bool(torch.isfinite(q).all()):
+            raise ValueError('non-finite features z passed to '
+                             'ObjectTripletLoss; the network has diverged')
         pos, neg, valid, c2 = sample_bank_triplets(q, lab, bank_keys,
                                                    bank_labels, self.strategy,
                                                    generator)
