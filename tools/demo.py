@@ -55,9 +55,6 @@ def format_table(summary: dict) -> str:
     lines += [f'| {name} | {value * 100:.1f} |' for name, value in rows]
     lines.append(f'| training time | {summary["train_seconds"]:.0f} s '
                  f'({summary["iterations"]} iterations) |')
-    if 'tide' in summary:
-        lines += ['', '| TIDE (AP50) | dAP |', '|---|---|']
-        lines += [f'| {k} | {v:.2f} |' for k, v in summary['tide'].items()]
     return '\n'.join(lines)
 
 

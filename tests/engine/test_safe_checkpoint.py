@@ -60,3 +60,33 @@ def test_checkpoints_are_weights_only_and_resume_continues(toy_root, tmp_path):
     hist = runner.message_hub.get_scalar('train/loss')
     assert len(hist.data[0]) == 4  # 2 restored + 2 new
     assert len(glob.glob(osp.join(work_dir2, 'iter_4.pth'))) == 1
+
+
+def test_ema_teacher_run_saves_safe_checkpoints_and_resumes(toy_root, tmp_path):
+    """The toy M4B config (EMA teacher via TeacherEMAHook) trains, saves a
+    weights-only checkpoint with the EMA weights, and resumes from it."""
+    from conftest import ROOT
+    config = osp.join(ROOT, 'configs/toy/toy_r18_fpn_m4b.py')
+    work_dir = str(tmp_path / 'm4b')
+    cfg = tiny_cfg(toy_root, work_dir, max_iters=2, config=config)
+    cfg.train_cfg.val_interval = 100
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    model = runner.model
+    ema = [h for h in runner.hooks if type(h).__name__ == 'TeacherEMAHook'][0]
+    assert model.get_teacher() is ema.ema_model.module
+    ckpt = osp.join(work_dir, 'iter_2.pth')
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(ckpt) == []
+    state = torch.load(ckpt, map_location='cpu', weights_only=True)
+    assert 'ema_state_dict' in state
+    assert not any('_teacher' in k for k in state['state_dict'])
+
+    cfg2 = tiny_cfg(toy_root, str(tmp_path / 'm4b2'), max_iters=3,
+                    config=config)
+    cfg2.train_cfg.val_interval = 100
+    cfg2.resume, cfg2.load_from = True, ckpt
+    runner2 = Runner.from_cfg(cfg2)
+    runner2.train()
+    assert runner2.iter == 3
+    ema2 = [h for h in runner2.hooks if type(h).__name__ == 'TeacherEMAHook'][0]
+    assert int(ema2.ema_model.steps) == 3
