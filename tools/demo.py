@@ -20,7 +20,8 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 SUMMARY_KEYS = dict(bbox_mAP='coco/bbox_mAP', bbox_mAP_50='coco/bbox_mAP_50',
-                    bbox_mAP_75='coco/bbox_mAP_75', mIoU='seg/mIoU',
+                    bbox_mAP_75='coco/bbox_mAP_75', voc_mAP_50='pascal_voc/mAP',
+                    mIoU='seg/mIoU',
                     aAcc='seg/aAcc')
 
 
@@ -33,6 +34,8 @@ def summarise(metrics: dict, train_seconds: float, iterations: int,
         # at all: that is an AP of 0, said so in the summary
         summary.update(bbox_mAP=0.0, bbox_mAP_50=0.0, bbox_mAP_75=0.0,
                        note='no detection above the score threshold')
+    summary = {k: summary[k] for k in SUMMARY_KEYS if k in summary} | {
+        k: v for k, v in summary.items() if k not in SUMMARY_KEYS}
     missing = [k for k in ('bbox_mAP', 'bbox_mAP_50', 'mIoU')
                if k not in summary]
     if missing:
@@ -49,8 +52,10 @@ def summarise(metrics: dict, train_seconds: float, iterations: int,
 
 def format_table(summary: dict) -> str:
     rows = [('bbox mAP (COCO)', summary['bbox_mAP']),
-            ('bbox mAP@50', summary['bbox_mAP_50']),
-            ('mIoU', summary['mIoU'])]
+            ('bbox mAP@50', summary['bbox_mAP_50'])]
+    if 'voc_mAP_50' in summary:
+        rows.append(('bbox mAP@50 (VOC, area)', summary['voc_mAP_50']))
+    rows.append(('mIoU', summary['mIoU']))
     lines = ['| metric | value |', '|---|---|']
     lines += [f'| {name} | {value * 100:.1f} |' for name, value in rows]
     lines.append(f'| training time | {summary["train_seconds"]:.0f} s '

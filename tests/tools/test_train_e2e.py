@@ -14,7 +14,7 @@ def test_demo_trains_evaluates_and_writes_summary(toy_root, tmp_path):
                        tiny_overrides(toy_root, work_dir, max_iters=4))
     on_disk = json.load(open(osp.join(work_dir, 'summary.json')))
     assert on_disk == summary
-    for k in ('bbox_mAP', 'bbox_mAP_50', 'mIoU'):
+    for k in ('bbox_mAP', 'bbox_mAP_50', 'voc_mAP_50', 'mIoU'):
         assert 0.0 <= summary[k] <= 1.0, k
     assert summary['train_seconds'] > 0 and summary['iterations'] == 4
     table = demo.format_table(summary)

@@ -55,6 +55,7 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = [
     dict(type='FastCocoMetric', metric='bbox', ann_file=None, classwise=True),
+    dict(type='VOCMetric', metric='mAP', eval_mode='area'),
     dict(type='SemanticIoUMetric'),
     dict(type='TIDEMetric'),
 ]

@@ -166,3 +166,35 @@ def test_embedding_single_stage_detector(labels_file):
         preds = model(**model.data_preprocessor(packed, False),
                       mode='predict')
     assert len(preds) == 2
+
+
+def test_embed_head_in_the_multi_task_detector(labels_file, toy_root,
+                                               tmp_path):
+    """The toy MATL config: the embedding loss is added on the detection
+    images only and trains the shared features."""
+    import copy
+    import os.path as osp
+
+    from mmdet.registry import DATASETS, MODELS
+    from mmengine.dataset import pseudo_collate
+
+    from conftest import ROOT, tiny_cfg
+    cfg = tiny_cfg(toy_root, str(tmp_path),
+                   config=osp.join(ROOT, 'configs/toy/toy_r18_fpn_matl.py'))
+    cfg.model.embed_head.update(in_channels=16, conv_channels=8,
+                                fc_channels=16, embed_dims=8,
+                                box_labels_file=labels_file)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    det = DATASETS.build(cfg.train_dataloader.dataset.datasets[0])
+    seg = DATASETS.build(cfg.train_dataloader.dataset.datasets[1])
+    for items, expect in (([det[0], det[1], seg[0]], True), ([seg[0]], False)):
+        data = model.data_preprocessor(pseudo_collate(copy.deepcopy(items)),
+                                       True)
+        losses = model.loss(data['inputs'], data['data_samples'])
+        assert ('loss_embed' in losses) == expect
+    data = model.data_preprocessor(
+        pseudo_collate(copy.deepcopy([det[0], det[1], seg[0]])), True)
+    model.zero_grad()
+    model.loss(data['inputs'], data['data_samples'])['loss_embed'].backward()
+    assert model.backbone.conv1.weight.grad.abs().sum() > 0
