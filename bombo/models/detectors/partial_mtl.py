@@ -186,7 +186,7 @@ class PartialMultiTaskDetector(SingleStageDetector):
              batch_data_samples: SampleList) -> Dict[str, Tensor]:
         det_idx, seg_idx = self.split_by_task(batch_data_samples)
         losses: Dict[str, Tensor] = {}
-        det_weight, seg_weight = 1.0, self.seg_weight
+        seg_weight = self.seg_weight
 
         # --- detection-annotated images: L_det (+ embedding) + λ L_B4M ---
         if det_idx:
@@ -213,9 +213,8 @@ class PartialMultiTaskDetector(SingleStageDetector):
             if self.b4m is not None:
                 # keys for Box-for-Mask's memory bank, from the teacher
                 self.b4m.update_bank(self, batch_inputs[seg_idx], samples)
-            for k, v in self.det_pseudo_losses(x, batch_inputs[seg_idx],
-                                               samples).items():
-                losses[k] = _scale(v, det_weight) if 'loss' in k else v
+            losses.update(
+                self.det_pseudo_losses(x, batch_inputs[seg_idx], samples))
         else:
             losses['loss_seg'] = zero_loss(self.seg_head)
         return losses
@@ -258,8 +257,7 @@ class PartialMultiTaskDetector(SingleStageDetector):
 
 
 def _scale(value, weight: float):
-    """Multiply a loss (a tensor or a list of tensors) by ``weight``; logged
-    counters (keys without ``loss``) are left to the caller."""
+    """Multiply a loss (a tensor or a list of tensors) by ``weight``."""
     if weight == 1.0:
         return value
     if isinstance(value, (list, tuple)):
