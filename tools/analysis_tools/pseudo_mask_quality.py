@@ -23,6 +23,7 @@ import tempfile
 import time
 
 import numpy as np
+import torch
 from PIL import Image
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -30,26 +31,18 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, osp.join(ROOT, 'tools'))
 
 from bombo.datasets.pseudo_masks import box_shaped_mask  # noqa: E402
+from bombo.evaluation.semseg_metric import (  # noqa: E402,F401
+    confusion_matrix, iou_from_confusion)
 import make_pseudo_masks as tool  # noqa: E402
 
 
 def confusion(pred: np.ndarray, gt: np.ndarray, num_classes: int,
               ignore_index: int = 255) -> np.ndarray:
     """``(K, K)`` confusion matrix (rows ground truth), ignored pixels of
-    ``gt`` left out."""
-    valid = gt != ignore_index
-    if (gt[valid] >= num_classes).any() or (pred[valid] >= num_classes).any():
-        raise ValueError(f'labels >= {num_classes} found')
-    idx = gt[valid].astype(np.int64) * num_classes + pred[valid]
-    return np.bincount(idx, minlength=num_classes**2).reshape(
-        num_classes, num_classes)
-
-
-def iou_from_confusion(cm: np.ndarray) -> np.ndarray:
-    inter = np.diag(cm).astype(np.float64)
-    union = cm.sum(0) + cm.sum(1) - inter
-    with np.errstate(invalid='ignore', divide='ignore'):
-        return np.where(union > 0, inter / union, np.nan)
+    ``gt`` left out: the one ``SemanticIoUMetric`` accumulates."""
+    return confusion_matrix(torch.as_tensor(np.array(pred)),
+                            torch.as_tensor(np.array(gt)), num_classes,
+                            ignore_index).numpy()
 
 
 def gt_path(split: str, key: str) -> str:
