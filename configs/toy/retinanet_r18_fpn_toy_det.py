@@ -59,3 +59,6 @@ default_hooks = dict(
     visualization=dict(draw=False))
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)
+# checkpoints that load with torch.load(weights_only=True)
+custom_imports = dict(imports=['bombo'], allow_failed_imports=False)
+custom_hooks = [dict(type='SafeCheckpointHook', priority='VERY_LOW')]
