@@ -97,3 +97,20 @@ def test_table4_switches_and_clear_errors(toy_root, tmp_path):
         MODELS.build(dict(type='BoxForMaskBranch', num_classes=3, feat_dim=4,
                           use_seg=False, use_attention=False,
                           use_object=False))
+
+
+def test_bombo_runs_the_teacher_backbone_once_per_step(toy_root, tmp_path):
+    """M4B and B4M both need the teacher on the segmentation images: its
+    features are computed once and shared."""
+    model, det_ds, seg_ds, _ = build(toy_root, tmp_path)
+    model.m4b = MODELS.build(dict(
+        type='MaskForBoxBranch', loss_mode='L',
+        refiner=dict(type='MaskForBoxRefiner', mode='m4b', num_classes=3)))
+    teacher = model.get_teacher()
+    calls = []
+    original = teacher.extract_feat
+    teacher.extract_feat = lambda x: calls.append(x.shape) or original(x)
+    losses = losses_of(model, [det_ds[0], seg_ds[0], seg_ds[1]])
+    assert len(calls) == 1 and calls[0][0] == 2
+    assert 'loss_m4b_bbox' in losses and 'loss_b4m_seg' in losses
+    assert model.__dict__['_teacher_cache'] == {}

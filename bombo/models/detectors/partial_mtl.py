@@ -9,6 +9,8 @@ from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor
 
+from ..task_modules.teacher import eval_mode
+
 DET_TASKS = ('det', 'both')
 SEG_TASKS = ('seg', 'both')
 
@@ -148,12 +150,26 @@ class PartialMultiTaskDetector(SingleStageDetector):
             teacher.to(device)
         return teacher
 
+    def teacher_features(self, inputs: Tensor) -> Tuple[Tensor]:
+        """The teacher's neck features of ``inputs`` (eval mode, no
+        gradient), computed once per training step and shared by the M4B
+        and B4M branches, which both look at the segmentation images."""
+        cache = self.__dict__.setdefault('_teacher_cache', {})
+        key = (inputs.data_ptr(), tuple(inputs.shape))
+        if key not in cache:
+            teacher = self.get_teacher()
+            with eval_mode(teacher):
+                cache[key] = teacher.extract_feat(inputs)
+        return cache[key]
+
     def __deepcopy__(self, memo):
         # copies (EMA, pretrained teacher) never carry the teacher along
         cls = self.__class__
         new = cls.__new__(cls)
         memo[id(self)] = new
         for k, v in self.__dict__.items():
+            if k == '_teacher_cache':
+                continue
             new.__dict__[k] = None if k == '_teacher' else \
                 copy.deepcopy(v, memo)
         return new
@@ -206,15 +222,18 @@ class PartialMultiTaskDetector(SingleStageDetector):
         # --- segmentation-annotated images: λ L_seg + L_M4B ---
         if seg_idx:
             samples = [batch_data_samples[i] for i in seg_idx]
-            x = self.extract_feat(batch_inputs[seg_idx])
+            inputs = batch_inputs[seg_idx]
+            x = self.extract_feat(inputs)
             outs = self.seg_head(self.seg_feats(x))
             losses['loss_seg'] = seg_weight * self.seg_head.loss_from_outputs(
                 outs, samples)
-            if self.b4m is not None:
-                # keys for Box-for-Mask's memory bank, from the teacher
-                self.b4m.update_bank(self, batch_inputs[seg_idx], samples)
-            losses.update(
-                self.det_pseudo_losses(x, batch_inputs[seg_idx], samples))
+            try:
+                if self.b4m is not None:
+                    # keys for Box-for-Mask's memory bank, from the teacher
+                    self.b4m.update_bank(self, inputs, samples)
+                losses.update(self.det_pseudo_losses(x, inputs, samples))
+            finally:
+                self.__dict__['_teacher_cache'] = {}
         else:
             losses['loss_seg'] = zero_loss(self.seg_head)
         return losses

@@ -104,9 +104,15 @@ class BoxForMaskBranch(nn.Module):
         """Push keys of the segmentation-annotated ``samples`` (Eq. 4)."""
         if not self.use_object:
             return
-        model = detector.get_teacher() if self.teacher_keys else detector
+        if self.teacher_keys:
+            model = detector.get_teacher()
+            feats = detector.teacher_features(inputs)
+        else:
+            model = detector
+            with eval_mode(model):
+                feats = model.extract_feat(inputs)
         with eval_mode(model):
-            outs = model.seg_head(model.seg_feats(model.extract_feat(inputs)))
+            outs = model.seg_head(model.seg_feats(feats))
         keys, labels = segmentation_keys(outs['feats'].float(),
                                          stack_maps(samples, 'gt_sem_seg'),
                                          mode=self.key_mode)

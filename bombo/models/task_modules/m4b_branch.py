@@ -74,13 +74,14 @@ class MaskForBoxBranch(nn.Module):
         return self.refiner.mode in ('m4b', 'unbiased_teacher')
 
     def teacher_predictions(self, teacher, inputs: Tensor,
-                            samples: SampleList):
+                            samples: SampleList, feats=None):
         if self.refiner.mode == 'unbiased_teacher' or \
                 self.teacher_boxes == 'nms':
             return nms_predictions(teacher, inputs, samples,
-                                   self.teacher_test_cfg)
+                                   self.teacher_test_cfg, feats=feats)
         return dense_predictions(teacher, inputs, samples,
-                                 self.teacher_score_thr, self.teacher_topk)
+                                 self.teacher_score_thr, self.teacher_topk,
+                                 feats=feats)
 
     def pseudo_samples(self, detector, inputs: Tensor,
                        samples: SampleList) -> SampleList:
@@ -88,8 +89,9 @@ class MaskForBoxBranch(nn.Module):
         (in the input frame, like the masks)."""
         preds = None
         if self.needs_teacher:
-            preds = self.teacher_predictions(detector.get_teacher(), inputs,
-                                             samples)
+            preds = self.teacher_predictions(
+                detector.get_teacher(), inputs, samples,
+                feats=detector.teacher_features(inputs))
         pseudo = self.refiner(preds, samples)
         out = []
         for sample, inst in zip(samples, pseudo):

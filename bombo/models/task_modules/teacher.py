@@ -35,8 +35,8 @@ class eval_mode:
 
 @torch.no_grad()
 def dense_predictions(teacher, inputs: Tensor, samples: SampleList,
-                      score_thr: float = 0.1, topk: int = 1000
-                      ) -> List[InstanceData]:
+                      score_thr: float = 0.1, topk: int = 1000,
+                      feats: Optional[tuple] = None) -> List[InstanceData]:
     """The teacher's dense head output as Algorithm 1 takes it: every
     predicted box with its full vector of per-class sigmoid scores, before
     NMS (BoMBo supplementary: "N = w x h ... at each FPN scale", "ĉ_k ∈
@@ -46,6 +46,7 @@ def dense_predictions(teacher, inputs: Tensor, samples: SampleList,
     are dropped (Algorithm 1 never uses a score below its lowest threshold,
     0.1) and at most ``topk`` boxes per level are kept, by best score.
     Boxes are in the input (augmented) image frame, like the masks.
+    ``feats``: the teacher's neck features of ``inputs`` if already computed.
 
     Returns:
         list[InstanceData]: per image, ``bboxes`` (N, 4) and ``scores``
@@ -58,7 +59,8 @@ def dense_predictions(teacher, inputs: Tensor, samples: SampleList,
                         f'with sigmoid scores (e.g. RetinaHead), got '
                         f'{type(head).__name__}; use teacher_boxes="nms"')
     with eval_mode(teacher):
-        x = teacher.det_feats(teacher.extract_feat(inputs))
+        x = teacher.det_feats(feats if feats is not None else
+                              teacher.extract_feat(inputs))
         cls_scores, bbox_preds = head(x)[:2]
     sizes = [c.shape[-2:] for c in cls_scores]
     priors = head.prior_generator.grid_priors(sizes, device=inputs.device)
@@ -86,10 +88,12 @@ def dense_predictions(teacher, inputs: Tensor, samples: SampleList,
 
 @torch.no_grad()
 def nms_predictions(teacher, inputs: Tensor, samples: SampleList,
-                    test_cfg: Optional[dict] = None) -> List[InstanceData]:
+                    test_cfg: Optional[dict] = None,
+                    feats: Optional[tuple] = None) -> List[InstanceData]:
     """The teacher's final detections (after NMS), in the input frame."""
     with eval_mode(teacher):
-        x = teacher.det_feats(teacher.extract_feat(inputs))
+        x = teacher.det_feats(feats if feats is not None else
+                              teacher.extract_feat(inputs))
         outs = teacher.bbox_head(x)
         metas = [s.metainfo for s in samples]
         cfg = None if test_cfg is None else ConfigDict(test_cfg)
