@@ -4,6 +4,6 @@
 Importing ``bombo`` registers every module in mmdet's registries, so configs
 only need ``custom_imports = dict(imports=['bombo'])``.
 """
-from . import datasets, engine, evaluation, models  # noqa: F401
+from . import datasets, engine, evaluation, models, utils  # noqa: F401
 
 __version__ = '0.1.0'

@@ -64,9 +64,8 @@ def format_table(summary: dict) -> str:
 
 
 def run(config: str, work_dir: str, cfg_options=None) -> dict:
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    from bombo.utils.config import load_config
+    cfg = load_config(config, cfg_options)
     cfg.work_dir = work_dir
     max_iters = cfg.train_cfg.max_iters
     # evaluate once, after training, outside the timed part

@@ -51,6 +51,7 @@ from bombo.models.losses.matl import matl_loss  # noqa: E402
 from bombo.models.losses.tg_matl import tg_matl_loss  # noqa: E402
 from bombo.models.losses.triplet import triplet_loss  # noqa: E402
 from bombo.models.task_modules.box_labels import BoxLabeler  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 
 SETTINGS = ('none', 'class', 'class_hard', 'matl', 'tg_matl', 'daal')
 DEFAULT_NPZ = 'data/toy/probe_embeddings.npz'
@@ -61,7 +62,9 @@ def extract_embeddings(data_root: str, splits: Sequence[str], out: str,
                        config: Optional[str] = None,
                        checkpoint: Optional[str] = None, seed: int = 0,
                        window: int = 64, grid: int = 3,
-                       batch_size: int = 16) -> Dict[str, np.ndarray]:
+                       batch_size: int = 16,
+                       cfg_options: Optional[dict] = None
+                       ) -> Dict[str, np.ndarray]:
     """Pool FPN features inside the ground-truth boxes of a COCO-json dataset
     (the toy layout: ``<root>/annotations/<split>.json``, ``JPEGImages``).
 
@@ -84,9 +87,10 @@ def extract_embeddings(data_root: str, splits: Sequence[str], out: str,
     mean = np.array([123.675, 116.28, 103.53], dtype=np.float32)
     std = np.array([58.395, 57.12, 57.375], dtype=np.float32)
     if config:
-        from mmengine.config import Config
         from mmengine.runner import load_checkpoint
-        cfg = Config.fromfile(config)
+
+        from bombo.utils.config import load_config
+        cfg = load_config(config, cfg_options)
         if cfg.get('custom_imports'):
             from mmengine.utils import import_modules_from_strings
             import_modules_from_strings(**cfg.custom_imports)
@@ -287,6 +291,9 @@ def parse_args(argv=None):
     p.add_argument('--splits', nargs='+', default=['det_train', 'val'])
     p.add_argument('--config', help='detector config for the extraction')
     p.add_argument('--checkpoint', help='weights for --config')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+                   help='override settings of --config, key=value (data_root,'
+                   ' num_classes and metainfo reach every copy)')
     p.add_argument('--regenerate', action='store_true')
     p.add_argument('--window', type=int, default=64,
                    help='tile size around each box for the extraction '
@@ -322,7 +329,8 @@ def main(argv=None):
         t0 = time.time()
         extract_embeddings(args.data_root, args.splits, args.npz,
                            args.config, args.checkpoint, args.seed,
-                           args.window, args.grid)
+                           args.window, args.grid,
+                           cfg_options=args.cfg_options)
         print(f'wrote {args.npz} in {time.time() - t0:.1f} s')
     data = np.load(args.npz)
     emb, cls, boxes = data['embeddings'], data['class_labels'], data['boxes']

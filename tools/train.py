@@ -14,9 +14,11 @@ import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
+
+from bombo.utils.config import load_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -62,10 +64,10 @@ def setup_cpu_distributed(cfg, launcher: str) -> None:
 
 
 def build_cfg(args):
-    cfg = Config.fromfile(args.config)
+    # --cfg-options merged, then data_root / num_classes / metainfo given to
+    # every copy in the config (bombo/utils/config.py)
+    cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:

@@ -117,7 +117,15 @@ class PartialVOCDataset(BaseDetDataset):
 
     def load_data_list(self) -> List[dict]:
         if not osp.isfile(self.ann_file):
-            raise FileNotFoundError(f'split file {self.ann_file!r} not found')
+            hint = ''
+            if 'ImageSets/Partial' in self.ann_file.replace(osp.sep, '/'):
+                root = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+                    self.ann_file))))
+                hint = (' Write the partial splits with: python '
+                        f'tools/make_splits.py voc --voc-root {root} '
+                        '(see docs/data_preparation.md)')
+            raise FileNotFoundError(
+                f'split file {self.ann_file!r} not found.{hint}')
         self.cat2label = {c: i for i, c in enumerate(self.metainfo['classes'])}
         data_list = []
         for line in list_from_file(self.ann_file):
@@ -159,8 +167,8 @@ class PartialVOCDataset(BaseDetDataset):
         if osp.isfile(xml_path):
             size = ET.parse(xml_path).getroot().find('size')
             if size is not None:
-                info['width'] = int(size.find('width').text)
-                info['height'] = int(size.find('height').text)
+                info['width'] = int(float(size.find('width').text))
+                info['height'] = int(float(size.find('height').text))
                 return
         from PIL import Image
         with Image.open(info['img_path']) as im:
@@ -173,8 +181,8 @@ class PartialVOCDataset(BaseDetDataset):
             raise ValueError(f'cannot parse annotation {xml_path!r}: {e}')
         size = root.find('size')
         if size is not None:
-            width = int(size.find('width').text)
-            height = int(size.find('height').text)
+            width = int(float(size.find('width').text))
+            height = int(float(size.find('height').text))
         else:
             from PIL import Image
             with Image.open(info['img_path']) as im:
@@ -200,6 +208,13 @@ class PartialVOCDataset(BaseDetDataset):
             info['instances'].append(
                 dict(bbox=box, bbox_label=self.cat2label[name],
                      ignore_flag=int(difficult)))
+
+    def get_data_info(self, idx: int) -> dict:
+        """The data info, plus ``num_classes`` so that the pipeline can
+        check the labels of the mask it reads (``LoadPartialAnnotations``)."""
+        info = super().get_data_info(idx)
+        info['num_classes'] = len(self.metainfo['classes'])
+        return info
 
     # ------------------------------------------------------------------
     def filter_data(self) -> List[dict]:

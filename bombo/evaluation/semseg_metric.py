@@ -79,8 +79,11 @@ class SemanticIoUMetric(BaseMetric):
                 continue  # an image annotated for detection only
             pred = sample['pred_sem_seg']['sem_seg'].squeeze(0).cpu()
             gt = sample['gt_sem_seg']['sem_seg'].squeeze(0).cpu()
-            self.results.append(
-                confusion_matrix(pred, gt, n, self.ignore_index).numpy())
+            try:
+                conf = confusion_matrix(pred, gt, n, self.ignore_index)
+            except ValueError as e:
+                raise ValueError(f'{sample.get("img_path", "?")}: {e}') from e
+            self.results.append(conf.numpy())
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         names = self.class_names

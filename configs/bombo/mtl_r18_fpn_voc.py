@@ -4,6 +4,8 @@ _base_ = [
     '../_base_/models/mtl_r18_fpn.py', '../_base_/datasets/voc_partial.py',
     '../_base_/schedules/sgd_70e.py', '../_base_/default_runtime.py'
 ]
+num_classes = 20  # one place: tools propagate it to every head
+base_num_classes = num_classes  # the value written below
 model = dict(bbox_head=dict(num_classes=20), seg_head=dict(num_classes=20))
 default_hooks = dict(checkpoint=dict(by_epoch=False, interval=2400))
 custom_hooks = [

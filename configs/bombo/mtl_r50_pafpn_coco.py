@@ -4,6 +4,8 @@ _base_ = [
     '../_base_/models/mtl_r50_pafpn.py', '../_base_/datasets/coco_partial.py',
     '../_base_/schedules/sgd_70e_coco.py', '../_base_/default_runtime.py'
 ]
+num_classes = 80  # one place: tools propagate it to every head
+base_num_classes = num_classes  # the value written below
 model = dict(bbox_head=dict(num_classes=80), seg_head=dict(num_classes=80))
 default_hooks = dict(checkpoint=dict(by_epoch=False, interval=4580))
 custom_hooks = [

@@ -7,7 +7,7 @@ _base_ = './toy_r18_fpn_mtl.py'
 pseudo_mask_dir = 'data/toy/pseudo_masks/'
 det_pipeline = [
     dict(type='LoadImageOrSkip', on_error='skip'),
-    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='LoadPartialAnnotations', with_bbox=True),
     dict(type='LoadPseudoMask', pseudo_mask_dir=pseudo_mask_dir,
          cache_source='configs/toy/toy_r18_fpn_b4m.py'),
     dict(type='Resize', scale=_base_.img_scale, keep_ratio=True),

@@ -9,6 +9,7 @@ _base_ = [
     '../_base_/default_runtime.py'
 ]
 num_classes = 3
+base_num_classes = num_classes  # the value written below
 model = dict(
     backbone=dict(base_channels=32, frozen_stages=-1, norm_eval=False,
                   init_cfg=None),

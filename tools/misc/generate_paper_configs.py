@@ -24,11 +24,14 @@ import os.path as osp
 
 ROOT = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..')
 OUT = osp.join(ROOT, 'configs', 'bombo')
-DATASETS = dict(voc=dict(num_classes=20, max_iters=16800, val=2400),
-                coco=dict(num_classes=80, max_iters=32060, val=4580))  # as in
+DATASETS = dict(voc=dict(num_classes=20, max_iters=16800, val=2400,
+                         data_root='data/VOCdevkit/'),
+                coco=dict(num_classes=80, max_iters=32060, val=4580,
+                          data_root='data/coco/'))  # as in
 # configs/_base_/schedules/sgd_70e{,_coco}.py
 M4B_BACKBONES = ('r18_fpn', 'r50_pafpn', 'swin-t_pafpn', 'swin-b_pafpn')
 B4M_BACKBONES = M4B_BACKBONES + ('swin-l_pafpn', )
+MATL_ROWS = (('r18_fpn', 'voc'), ('r18_fpn', 'coco'), ('r50_pafpn', 'voc'))
 
 # every row evaluates the EMA of the weights, as the reference does (decay
 # 0.9998 * (1 - exp(-updates / 2000))); it is also the M4B / B4M teacher
@@ -55,6 +58,8 @@ _base_ = [
     '../_base_/models/mtl_{bb}.py', '../_base_/datasets/{ds}_partial.py',
     '../_base_/schedules/{schedule(ds)}', '../_base_/default_runtime.py'
 ]
+num_classes = {n}  # one place: tools propagate it to every head
+base_num_classes = num_classes  # the value written below
 model = dict(bbox_head=dict(num_classes={n}), seg_head=dict(num_classes={n}))
 """ + HOOKS.format(val=DATASETS[ds]['val'])
 
@@ -97,6 +102,8 @@ _base_ = [
     '../../_base_/schedules/{schedule(ds)}',
     '../../_base_/default_runtime.py'
 ]
+num_classes = {n}  # one place: tools propagate it to every head
+base_num_classes = num_classes  # the value written below
 model = dict(
     bbox_head=dict(num_classes={n}),
     seg_head=dict(num_classes={n}),
@@ -140,9 +147,64 @@ model = dict(
 """
 
 
-def main():
-    os.makedirs(osp.join(OUT, 'm4b'), exist_ok=True)
-    os.makedirs(osp.join(OUT, 'b4m'), exist_ok=True)
+def matl(bb, ds):
+    """Multi-task baseline + the MATL embedding head (MATL paper)."""
+    root = DATASETS[ds]['data_root']
+    fit = (f"#   python tools/fit_box_labels.py --voc-root {root}VOC2007 "
+           f"{root}VOC2012 \\\n#       --split Partial/det_train "
+           if ds == 'voc' else
+           f"#   python tools/fit_box_labels.py --ann-file "
+           f"{root}annotations/partial/det_train.json \\\n#       ")
+    return f"""# Multi-task baseline ({bb}, {ds}) + the MATL embedding head (Lee et
+# al., MATL) on the detection levels P3-P7. Fit the box labels once on the
+# detection-training split first:
+{fit}--out {root}box_labels.json --elbow {root}box_labels_elbow.png
+# TG-MATL: loss=dict(type='TGMATLLoss', box_weight=0.5, top_percent=0.3,
+#                    random_percent=0.1, loss_weight=0.5)
+# DAAL:    loss=dict(type='DAALLoss', margin=0.5, loss_weight=0.5)
+_base_ = './mtl_{bb}_{ds}.py'
+model = dict(
+    embed_head=dict(
+        type='MATLEmbeddingHead',
+        in_channels=256,
+        featmap_strides=[8, 16, 32, 64, 128],  # = det_levels (1, ..., 5)
+        conv_channels=128,
+        fc_channels=256,
+        embed_dims=128,
+        box_labels_file='{root}box_labels.json',
+        max_boxes=1024,
+        loss=dict(type='MATLLoss', box_weight=0.25, margin=0.1,
+                  loss_weight=0.5)))
+"""
+
+
+def main(argv=None):
+    import argparse
+    parser = argparse.ArgumentParser(
+        description='Rewrite configs/bombo/ (one config per row of the '
+        'BoMBo paper\'s Tables 1, 3, 4 and 5, plus the MATL rows) from the '
+        'templates in this file.')
+    parser.add_argument('--out', default=OUT,
+                        help='output folder (default: %(default)s)')
+    parser.add_argument('--dry-run', action='store_true',
+                        help='list the files that would be written, write '
+                        'nothing')
+    args = parser.parse_args(argv)
+    out = args.out
+    files = build_files()
+    if args.dry_run:
+        print('\n'.join(sorted(files)))
+        return
+    os.makedirs(osp.join(out, 'm4b'), exist_ok=True)
+    os.makedirs(osp.join(out, 'b4m'), exist_ok=True)
+    for name, text in files.items():
+        with open(osp.join(out, name), 'w') as f:
+            f.write(text)
+    print(f'wrote {len(files)} configs under {out}')
+
+
+def build_files():
+    """``{relative path: text}`` of every generated config."""
     files = {}
     for ds in DATASETS:
         for bb in B4M_BACKBONES:
@@ -167,10 +229,9 @@ def main():
             files[f'm4b/refined_pretrained_{bb}_{ds}.py'] = m4b(
                 bb, ds, 'Table 3 "M4B Refined", pre-trained', 'm4b', 'L',
                 'pretrained')
-    for name, text in files.items():
-        with open(osp.join(OUT, name), 'w') as f:
-            f.write(text)
-    print(f'wrote {len(files)} configs under {OUT}')
+    for bb, ds in MATL_ROWS:
+        files[f'matl_{bb}_{ds}.py'] = matl(bb, ds)
+    return files
 
 
 if __name__ == '__main__':

@@ -1,7 +1,9 @@
-from .partial import InstancesToSemSeg, LoadImageOrSkip, PackPartialInputs
+from .partial import (InstancesToSemSeg, LoadImageOrSkip,
+                      LoadPartialAnnotations, PackPartialInputs, check_seg_map)
 from .pseudo_mask import GenerateBoxMask, LoadPseudoMask
 
 __all__ = [
     'GenerateBoxMask', 'InstancesToSemSeg', 'LoadImageOrSkip',
-    'LoadPseudoMask', 'PackPartialInputs'
+    'LoadPartialAnnotations', 'LoadPseudoMask', 'PackPartialInputs',
+    'check_seg_map'
 ]

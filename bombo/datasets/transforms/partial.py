@@ -5,7 +5,7 @@ from typing import Optional
 import mmcv
 import numpy as np
 from mmcv.transforms import BaseTransform, LoadImageFromFile
-from mmdet.datasets.transforms import PackDetInputs
+from mmdet.datasets.transforms import LoadAnnotations, PackDetInputs
 from mmdet.registry import TRANSFORMS
 from mmengine.logging import print_log
 from mmengine.structures import PixelData
@@ -54,6 +54,68 @@ class LoadImageOrSkip(LoadImageFromFile):
         return None
 
 
+def check_seg_map(seg: np.ndarray, results: dict, ignore_index: int = 255,
+                  what: str = 'mask') -> np.ndarray:
+    """Validate a semantic map right after it is read (before any resize).
+
+    Raises ``ValueError`` naming the file for what would otherwise crash deep
+    in torch or mmengine, or be silently wrong: a 3-channel (RGB) PNG instead
+    of class indices (``dim must be 2 or 3``), a map whose size differs from
+    its image's (Resize would silently stretch one of the same aspect), and
+    labels above the dataset's classes (``Target 100 is out of bounds``;
+    checked when the dataset puts ``num_classes`` in the results, as bombo's
+    datasets do). Returns the map as ``uint8`` ``(H, W)``.
+    """
+    path = results.get('seg_map_path') or results.get('img_path')
+    if seg is None:
+        raise IOError(f'cannot read the {what} {path!r}')
+    if seg.ndim == 3 and seg.shape[2] == 1:
+        seg = seg[..., 0]
+    if seg.ndim != 2:
+        raise ValueError(
+            f'{what} {path!r} has shape {seg.shape}: a semantic mask must be '
+            'a 1-channel PNG of class indices (VOC palette "P" or grey "L"), '
+            'not an RGB rendering. Convert it (e.g. map the VOC colours back '
+            'to indices) or write it with tools/convert_sbd.py')
+    ori = results.get('ori_shape')
+    if ori is not None and tuple(seg.shape) != tuple(ori[:2]):
+        raise ValueError(
+            f'{what} {path!r} is {seg.shape[0]}x{seg.shape[1]} but its image '
+            f'{results.get("img_path")!r} is {ori[0]}x{ori[1]}: they must '
+            'have the same size (a resized or wrong mask?)')
+    n = results.get('num_classes')
+    if n is not None:
+        labels = np.unique(seg)
+        bad = labels[(labels > n) & (labels != ignore_index)]
+        if len(bad):
+            raise ValueError(
+                f'{what} {path!r} holds labels {bad.tolist()} but the dataset '
+                f'has {n} classes (0 = background, 1..{n}, {ignore_index} = '
+                'ignore): wrong class list (metainfo) or a mask of another '
+                'dataset')
+    return seg.astype(np.uint8, copy=False)
+
+
+@TRANSFORMS.register_module()
+class LoadPartialAnnotations(LoadAnnotations):
+    """mmdet's ``LoadAnnotations`` whose semantic map is checked as it is
+    read (:func:`check_seg_map`): an RGB mask, a mask of another size than its
+    image, or labels beyond the classes give a clear error naming the file.
+    Same arguments as ``LoadAnnotations``.
+    """
+
+    def _load_seg_map(self, results: dict) -> None:
+        try:
+            super()._load_seg_map(results)
+        except (OSError, ValueError) as e:
+            raise IOError(f'cannot read the mask {results.get("seg_map_path")!r}'
+                          f' ({type(e).__name__}: {e})') from e
+        if results.get('gt_seg_map') is not None:
+            results['gt_seg_map'] = check_seg_map(
+                results['gt_seg_map'], results,
+                results.get('ignore_index', 255))
+
+
 @TRANSFORMS.register_module()
 class InstancesToSemSeg(BaseTransform):
     """Rasterise instance masks into a semantic mask (COCO segmentation splits).
@@ -80,7 +142,13 @@ class InstancesToSemSeg(BaseTransform):
         masks = results.get('gt_masks')
         # masks loaded after Resize (evaluation) stay at the original size
         h, w = (masks.height, masks.width) if masks is not None else \
-            results['img_shape'][:2]
+            results['ori_shape'][:2]
+        ori = results.get('ori_shape')
+        if ori is not None and (h, w) != tuple(ori[:2]):
+            raise ValueError(
+                f'the annotation of {results.get("img_path")!r} says the '
+                f'image is {h}x{w} (COCO "height"/"width") but the file is '
+                f'{ori[0]}x{ori[1]}: fix the json')
         seg = np.zeros((h, w), dtype=np.uint8)
         if masks is not None and len(masks) > 0:
             bitmaps = masks.to_ndarray().astype(bool)

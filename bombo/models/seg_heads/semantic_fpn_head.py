@@ -119,6 +119,22 @@ class SemanticFPNHead(BaseModule):
         return torch.stack([getattr(s, key).sem_seg[0]
                             for s in batch_data_samples]).long()
 
+    def check_labels(self, gt: Tensor, batch_data_samples: SampleList,
+                     key: str = 'gt_sem_seg') -> None:
+        """Refuse labels outside ``0..num_classes`` and ``ignore_index``
+        (they would end in torch's ``Target N is out of bounds``), naming
+        the images."""
+        bad = (gt != self.ignore_index) & ((gt < 0) | (gt > self.num_classes))
+        if not bool(bad.any()):
+            return
+        names = [s.metainfo.get('img_path', '?') for s, b in
+                 zip(batch_data_samples, bad.flatten(1).any(1)) if b]
+        raise ValueError(
+            f'{key} holds labels {torch.unique(gt[bad]).tolist()} outside '
+            f'0..{self.num_classes} (and {self.ignore_index} = ignore) in '
+            f'{names[:3]}: the model has num_classes={self.num_classes}; '
+            'check the class list (metainfo) and num_classes of the config')
+
     def upsample(self, preds: Tensor, size: Tuple[int, int]) -> Tensor:
         return F.interpolate(preds, size=size, mode='bilinear',
                              align_corners=False)
@@ -127,6 +143,7 @@ class SemanticFPNHead(BaseModule):
                           batch_data_samples: SampleList) -> Tensor:
         """Cross-entropy of ``seg_preds`` against ``gt_sem_seg``."""
         gt = self.stack_gt(batch_data_samples)
+        self.check_labels(gt, batch_data_samples)
         preds = self.upsample(outs['seg_preds'], gt.shape[-2:])
         return self.loss_seg(preds, gt)
 

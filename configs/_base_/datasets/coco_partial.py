@@ -7,13 +7,16 @@
 # channels (0 = background, label + 1 = class, 255 = ignore / crowd).
 dataset_type = 'PartialCocoDataset'
 data_root = 'data/coco/'
+# the root the paths below were built from: bombo's tools re-root every
+# copy when data_root is overridden (bombo/utils/config.py)
+base_data_root = data_root
 img_scale = (320, 320)  # the reference implementation's input size
 per_task_batch = 32
 backend_args = None
 
 det_pipeline = [
     dict(type='LoadImageOrSkip', on_error='skip', backend_args=backend_args),
-    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='LoadPartialAnnotations', with_bbox=True),
     dict(type='RandomResize', scale=[(256, 256), (384, 384)],
          keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
@@ -21,7 +24,7 @@ det_pipeline = [
 ]
 seg_pipeline = [
     dict(type='LoadImageOrSkip', on_error='skip', backend_args=backend_args),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='LoadPartialAnnotations', with_bbox=True, with_mask=True),
     # instance masks -> gt_seg_map (label + 1, crowd -> 255); boxes dropped
     dict(type='InstancesToSemSeg'),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
@@ -34,7 +37,7 @@ test_pipeline = [
     # annotations after Resize: evaluation at the original resolution (the
     # masks are decoded at `ori_shape`; the semantic map is drawn at the
     # masks' own size)
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='LoadPartialAnnotations', with_bbox=True, with_mask=True),
     dict(type='InstancesToSemSeg', drop_instances=False),
     dict(type='PackPartialInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
@@ -73,7 +76,9 @@ val_dataloader = dict(
         pipeline=test_pipeline, backend_args=backend_args))
 test_dataloader = val_dataloader
 val_evaluator = [
-    dict(type='CocoMetric', ann_file=data_root +
+    # mmdet's CocoMetric (faster-coco-eval backend) that still reports every
+    # bbox key with zero detections
+    dict(type='FastCocoMetric', ann_file=data_root +
          'annotations/instances_val2017.json', metric='bbox',
          format_only=False, backend_args=backend_args),
     dict(type='SemanticIoUMetric'),

@@ -5,9 +5,8 @@ _base_ = './coco_partial.py'
 pseudo_mask_dir = 'data/coco/pseudo_masks/'
 b4m_det_pipeline = [
     dict(type='LoadImageOrSkip', on_error='skip'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='LoadPseudoMask', pseudo_mask_dir=pseudo_mask_dir,
-         cache_source='YOUR_CONFIG.py'),
+    dict(type='LoadPartialAnnotations', with_bbox=True),
+    dict(type='LoadPseudoMask', pseudo_mask_dir=pseudo_mask_dir),
     dict(type='RandomResize', scale=[(256, 256), (384, 384)],
          keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),

@@ -3,21 +3,25 @@
 # only), val (both).
 dataset_type = 'PartialVOCDataset'
 data_root = 'data/toy/'
+# the root the paths below were built from: bombo's tools re-root every
+# copy when data_root is overridden (bombo/utils/config.py)
+base_data_root = data_root
 metainfo = dict(classes=('rectangle', 'ellipse', 'triangle'),
                 palette=[(220, 20, 60), (0, 130, 200), (60, 180, 75)])
+base_metainfo = metainfo
 img_scale = (128, 128)
 per_task_batch = 8
 
 det_pipeline = [
     dict(type='LoadImageOrSkip', on_error='skip'),
-    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='LoadPartialAnnotations', with_bbox=True),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackPartialInputs')
 ]
 seg_pipeline = [
     dict(type='LoadImageOrSkip', on_error='skip'),
-    dict(type='LoadAnnotations', with_bbox=False, with_label=False,
+    dict(type='LoadPartialAnnotations', with_bbox=False, with_label=False,
          with_seg=True, imdecode_backend='pillow'),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
@@ -26,7 +30,7 @@ seg_pipeline = [
 test_pipeline = [
     dict(type='LoadImageOrSkip', on_error='raise'),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True, with_seg=True,
+    dict(type='LoadPartialAnnotations', with_bbox=True, with_seg=True,
          imdecode_backend='pillow'),
     dict(type='PackPartialInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',

@@ -4,13 +4,16 @@
 # ImageSets/Partial/*.txt split files (or copies the paper's lists).
 dataset_type = 'PartialVOCDataset'
 data_root = 'data/VOCdevkit/'
+# the root the paths below were built from: bombo's tools re-root every
+# copy when data_root is overridden (bombo/utils/config.py)
+base_data_root = data_root
 img_scale = (320, 320)  # the reference implementation's input size
 per_task_batch = 32
 backend_args = None
 
 det_pipeline = [
     dict(type='LoadImageOrSkip', on_error='skip'),
-    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='LoadPartialAnnotations', with_bbox=True),
     dict(type='RandomResize', scale=[(256, 256), (384, 384)],
          keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
@@ -18,7 +21,7 @@ det_pipeline = [
 ]
 seg_pipeline = [
     dict(type='LoadImageOrSkip', on_error='skip'),
-    dict(type='LoadAnnotations', with_bbox=False, with_label=False,
+    dict(type='LoadPartialAnnotations', with_bbox=False, with_label=False,
          with_seg=True, imdecode_backend='pillow'),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
@@ -28,7 +31,7 @@ test_pipeline = [
     dict(type='LoadImageOrSkip', on_error='raise'),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     # annotations after Resize: evaluation at the original resolution
-    dict(type='LoadAnnotations', with_bbox=True, with_seg=True,
+    dict(type='LoadPartialAnnotations', with_bbox=True, with_seg=True,
          imdecode_backend='pillow'),
     dict(type='PackPartialInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
@@ -66,7 +69,9 @@ val_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type, data_root=data_root + 'VOC2012/',
-        ann_file='ImageSets/Segmentation/val.txt', ann_task='both',
+        # written by tools/make_splits.py voc (Segmentation/val.txt minus
+        # missing files, or the authors' MXEseg/val.txt with --from-lists)
+        ann_file='ImageSets/Partial/val.txt', ann_task='both',
         data_prefix=dict(img='JPEGImages', ann='Annotations',
                          seg='SegmentationClass'),
         test_mode=True, pipeline=test_pipeline))
@@ -74,7 +79,9 @@ test_dataloader = val_dataloader
 val_evaluator = [
     dict(type='FastCocoMetric', metric='bbox', ann_file=None,
          classwise=True),
-    dict(type='VOCMetric', metric='mAP', eval_mode='11points'),
+    # VOC2010+ protocol (area under the interpolated PR curve): the
+    # evaluation set is VOC2012's
+    dict(type='VOCMetric', metric='mAP', eval_mode='area'),
     dict(type='SemanticIoUMetric'),
     dict(type='TIDEMetric'),
 ]

@@ -2,6 +2,9 @@
 # (FocalLoss + BalancedL1Loss, the paper's reference losses) on P3-P7 and a
 # panoptic-FPN-style semantic head on P2-P5.
 num_classes = 20
+# the value the heads below were built with: bombo's tools give every head
+# the top-level num_classes when it is overridden (bombo/utils/config.py)
+base_num_classes = num_classes
 model = dict(
     type='PartialMultiTaskDetector',
     data_preprocessor=dict(

@@ -8,6 +8,8 @@ _base_ = [
     '../../_base_/schedules/sgd_70e_coco.py',
     '../../_base_/default_runtime.py'
 ]
+num_classes = 80  # one place: tools propagate it to every head
+base_num_classes = num_classes  # the value written below
 model = dict(
     bbox_head=dict(num_classes=80),
     seg_head=dict(num_classes=80),
