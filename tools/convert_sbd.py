@@ -16,7 +16,9 @@ It is resumable: an existing PNG from SBD is skipped (``--overwrite`` redoes
 it), an official mask is copied only if the destination differs, and every
 file is written to a temporary name and renamed, so an interrupted run leaves
 no half-written PNG. An unreadable ``.mat`` (or one whose class map is not
-2-D with values in 0..20) is skipped, counted and named.
+2-D with whole values in 0..20; uint8 as SBD ships it, or double, as a
+re-saved file may hold it) is skipped, counted and named. Files get the mode
+``open()`` would give them (``0o666`` minus the umask).
 
 Usage::
 
@@ -60,6 +62,12 @@ def voc_palette() -> List[int]:
 def read_sbd_class_map(path: str) -> np.ndarray:
     """Read ``GTcls.Segmentation`` of an SBD ``cls/<id>.mat`` file.
 
+    SBD stores it as uint8; a file re-saved by MATLAB (or by other tools)
+    may hold it as double (or another integer type, or sparse): any of
+    these is accepted if every value is a whole number in 0..20. Values
+    that are not (NaN, 1.5, 33, -1) make the file unreadable rather than
+    being cast silently.
+
     Returns:
         np.ndarray: (H, W) uint8 class map, values in 0..20.
 
@@ -69,13 +77,26 @@ def read_sbd_class_map(path: str) -> np.ndarray:
     from scipy.io import loadmat
     try:
         mat = loadmat(path, squeeze_me=True, struct_as_record=False)
-        seg = np.asarray(mat['GTcls'].Segmentation)
+        seg = mat['GTcls'].Segmentation
+        if hasattr(seg, 'toarray'):  # a sparse matrix
+            seg = seg.toarray()
+        seg = np.asarray(seg)
     except Exception as e:  # corrupt file, wrong struct, missing field
         raise ValueError(f'cannot read GTcls.Segmentation from {path!r}: '
                          f'{type(e).__name__}: {e}') from e
     if seg.ndim != 2 or seg.size == 0:
         raise ValueError(f'{path!r}: GTcls.Segmentation has shape '
                          f'{seg.shape}, expected a 2-D class map')
+    if seg.dtype.kind not in 'uif':  # bool, object, strings
+        raise ValueError(f'{path!r}: GTcls.Segmentation has dtype '
+                         f'{seg.dtype}, expected integer or float classes')
+    if seg.dtype.kind == 'f':
+        if not np.isfinite(seg).all():
+            raise ValueError(f'{path!r}: GTcls.Segmentation holds NaN or '
+                             'infinite values')
+        if not (seg == np.round(seg)).all():
+            raise ValueError(f'{path!r}: GTcls.Segmentation ({seg.dtype}) '
+                             'holds non-integer class values')
     if seg.min() < 0 or seg.max() > NUM_VOC_CLASSES:
         raise ValueError(f'{path!r}: class values {seg.min()}..{seg.max()} '
                          f'outside 0..{NUM_VOC_CLASSES}')
@@ -90,13 +111,23 @@ def class_map_to_png(seg: np.ndarray) -> Image.Image:
     return img
 
 
+def default_file_mode() -> int:
+    """``0o666 & ~umask``: the mode ``open()`` gives a new file (mkstemp
+    makes 0600 files whatever the umask)."""
+    umask = os.umask(0)  # reading the umask means setting it: set it back
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _atomic(dst: str, write) -> None:
-    """Call ``write(tmp_path)`` then rename to ``dst``."""
+    """Call ``write(tmp_path)`` then rename to ``dst`` (with the mode of a
+    file made by ``open()``)."""
     fd, tmp = tempfile.mkstemp(dir=osp.dirname(dst), prefix='.tmp_',
                                suffix='.png')
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, dst)
     except BaseException:
         if osp.exists(tmp):
@@ -200,17 +231,31 @@ def convert(sbd_root: str, voc_root: str, workers: int = 1,
     return counts
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        description='SBD cls/*.mat -> VOC2012/SegmentationClassAug/*.png')
-    parser.add_argument('--sbd-root', default='data/SBD/dataset')
-    parser.add_argument('--voc-root', default='data/VOCdevkit')
-    parser.add_argument('--workers', type=int, default=1)
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
+                     argparse.RawDescriptionHelpFormatter):
+    """Defaults after every flag, the description as written."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=_HelpFormatter)
+    parser.add_argument('--sbd-root', default='data/SBD/dataset',
+                        help='the SBD "dataset" folder (holds cls/)')
+    parser.add_argument('--voc-root', default='data/VOCdevkit',
+                        help='the VOCdevkit folder (holds VOC2012/)')
+    parser.add_argument('--workers', type=int, default=1,
+                        help='worker processes for the conversion')
     parser.add_argument('--overwrite', action='store_true',
                         help='re-convert PNGs that already exist')
     parser.add_argument('--no-progress', dest='progress',
-                        action='store_false')
-    args = parser.parse_args(argv)
+                        action='store_false',
+                        help='no progress bar (progress: %(default)s '
+                        'without this flag)')
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         counts = convert(args.sbd_root, args.voc_root, args.workers,
                          args.overwrite, args.progress)

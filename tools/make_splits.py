@@ -7,17 +7,26 @@ paper's public lists (``--from-lists``) and writing them under our names:
 
 ``voc``
     Pool = VOC2007 trainval ∪ VOC2012 trainval (``ImageSets/Main/trainval.txt``
-    of each year) minus the VOC2012 segmentation val images
-    (``VOC2012/ImageSets/Segmentation/val.txt``, the evaluation set). The
-    segmentation half takes ``round(|pool| * seg_fraction)`` images drawn from
-    the pool images that have a mask (VOC2007: ``SegmentationClass``; VOC2012:
-    ``SegmentationClassAug``, written by ``tools/convert_sbd.py``); the
-    detection half is the rest of the pool. Writes per year
-    ``VOC<year>/ImageSets/Partial/{det_train,seg_train}.txt`` and
-    ``VOC2012/ImageSets/Partial/val.txt`` (read by
-    ``configs/_base_/datasets/voc_partial.py``). The paper's halves hold 7,558
-    and 7,656 images; its validation set 1,443 (the authors' list: 1,442; the
-    official VOC2012 segmentation val: 1,449).
+    of each year) minus every photo of the VOC2012 segmentation val images
+    (``VOC2012/ImageSets/Segmentation/val.txt``, the evaluation set), in
+    either year. The split is leak-free: VOC2012's lists name VOC2007 photos
+    ``2007_NNNNNN`` (the same picture as VOC2007's ``NNNNNN``), so a photo is
+    identified by ``(year, id)`` with VOC2012 ``2007_NNNNNN`` == VOC2007
+    ``NNNNNN`` (:func:`photo_id`): the VOC2007 copy of a val image is
+    excluded, and no photo enters the pool twice (the VOC2007 entry is
+    kept). The segmentation half takes ``round(|pool| * seg_fraction)``
+    images drawn from the pool images that have a mask (VOC2007:
+    ``SegmentationClass``; VOC2012: ``SegmentationClassAug``, written by
+    ``tools/convert_sbd.py``); the detection half is the rest of the pool.
+    Writes per year ``VOC<year>/ImageSets/Partial/{det_train,seg_train}.txt``
+    and ``VOC2012/ImageSets/Partial/val.txt``, the evaluation list the VOC
+    configs read (a copy of ``Segmentation/val.txt`` minus images with
+    missing files; with ``--from-lists``, the authors' val list, or that
+    copy if they give none). With ``--from-lists`` the authors' training
+    lists are checked the same way: entries that are val photos are dropped
+    and counted, with a warning. The paper's halves hold 7,558 and 7,656
+    images; its validation set 1,443 (the authors' list: 1,442; the official
+    VOC2012 segmentation val: 1,449).
 
 ``coco``
     Pool = the ``instances_train2017.json`` images with at least one
@@ -39,6 +48,8 @@ Design choices (documented because the paper does not fix them):
 * Every listed image must exist (and its XML for detection, its mask for
   segmentation). Missing files are listed and the tool exits with code 1
   writing nothing; with ``--allow-missing`` they are dropped and counted.
+* Written files get the mode ``open()`` would give them (``0o666`` minus
+  the umask), not ``mkstemp``'s 0600.
 
 Usage::
 
@@ -56,8 +67,8 @@ import random
 import sys
 import tempfile
 from collections import OrderedDict
-from typing import (Callable, Dict, Iterable, List, Optional, Sequence, Set,
-                    Tuple)
+from typing import (Callable, Dict, Iterable, List, NamedTuple, Optional,
+                    Sequence, Set, Tuple)
 
 VOC_YEARS = ('2007', '2012')
 #: where the semantic masks of each year live (VOC2012: SBD + VOC, converted)
@@ -70,6 +81,11 @@ PAPER_LISTS = {'det': 'MXEdet/train.txt', 'seg': 'MXEseg/train.txt',
                'val': 'MXEseg/val.txt'}
 PAPER_COUNTS = dict(det=7558, seg=7656, val=1443)
 PAPER_COCO_COUNTS = dict(det=14655, seg=14656)
+
+#: VOC2012's lists name VOC2007 photos ``2007_NNNNNN`` (see :func:`photo_id`)
+TWIN_YEAR = '2007'
+COCO_ANN_URL = ('http://images.cocodataset.org/annotations/'
+                'annotations_trainval2017.zip')
 
 VocItem = Tuple[str, str]  # (year, image id)
 
@@ -93,9 +109,82 @@ def seeded_order(n: int, seed: int) -> List[int]:
     return sorted(range(n), key=keys.__getitem__)
 
 
+def photo_id(item: VocItem) -> VocItem:
+    """The photo an image entry shows: VOC2012 lists VOC2007 photos as
+    ``2007_NNNNNN`` (same picture as VOC2007's ``NNNNNN``), so
+    ``('2012', '2007_000032')`` is ``('2007', '000032')``; any other entry
+    is its own photo."""
+    year, img_id = item
+    prefix = TWIN_YEAR + '_'
+    if year != TWIN_YEAR and img_id.startswith(prefix):
+        return TWIN_YEAR, img_id[len(prefix):]
+    return item
+
+
+def is_twin(item: VocItem) -> bool:
+    """Whether ``item`` is a later year's copy of a VOC2007 photo."""
+    return photo_id(item) != tuple(item)
+
+
+def drop_photos(items: Iterable[VocItem], photos: Set[VocItem]
+                ) -> Tuple[List[VocItem], List[VocItem]]:
+    """``(kept, dropped)``: the items whose photo (:func:`photo_id`) is in
+    ``photos`` are dropped; order kept."""
+    kept, dropped = [], []
+    for item in items:
+        (dropped if photo_id(item) in photos else kept).append(item)
+    return kept, dropped
+
+
+def merge_twins(items: Iterable[VocItem]
+                ) -> Tuple[List[VocItem], List[VocItem]]:
+    """One entry per photo: ``(kept, dropped)``. Where both twins are
+    listed, the VOC2007 entry is kept (the photo's own id) and the
+    ``2007_`` copy dropped; otherwise the first entry of a photo is kept.
+    Order kept."""
+    items = list(items)
+    own = {tuple(i) for i in items if not is_twin(i)}
+    kept, dropped, seen = [], [], set()
+    for item in items:
+        photo = photo_id(item)
+        if photo in seen or (is_twin(item) and photo in own):
+            dropped.append(item)
+        else:
+            seen.add(photo)
+            kept.append(item)
+    return kept, dropped
+
+
+class PoolReport(NamedTuple):
+    """The leak-free pool and what was left out of it."""
+    pool: List[VocItem]            # sorted
+    val_photos: Set[VocItem]       # photos of the evaluation list
+    excluded_val: List[VocItem]    # pool entries that are val photos
+    merged_twins: List[VocItem]    # 2007_ copies of photos already listed
+
+
+def leak_free_pool(trainval: Dict[str, Sequence[str]],
+                   excluded: Dict[str, Iterable[str]]) -> PoolReport:
+    """The VOC pool, leak-free: every photo at most once, none of the
+    excluded (evaluation) photos in either year's copy (see
+    :func:`photo_id`).
+
+    Args:
+        trainval (dict): year -> image ids of ``ImageSets/Main/trainval.txt``.
+        excluded (dict): year -> image ids to leave out (the evaluation set).
+    """
+    items = sorted({(year, i) for year, ids in trainval.items() for i in ids})
+    val_photos = {photo_id((year, i)) for year, ids in excluded.items()
+                  for i in ids}
+    items, excluded_val = drop_photos(items, val_photos)
+    items, merged = merge_twins(items)
+    return PoolReport(sorted(items), val_photos, excluded_val, merged)
+
+
 def voc_pool(trainval: Dict[str, Sequence[str]],
              excluded: Dict[str, Iterable[str]]) -> List[VocItem]:
-    """The sorted, de-duplicated ``(year, id)`` pool of the VOC setting.
+    """The sorted, de-duplicated, leak-free ``(year, id)`` pool of the VOC
+    setting (:func:`leak_free_pool`).
 
     Args:
         trainval (dict): year -> image ids of ``ImageSets/Main/trainval.txt``.
@@ -104,11 +193,7 @@ def voc_pool(trainval: Dict[str, Sequence[str]],
     Returns:
         list[tuple[str, str]]: sorted ``(year, id)`` pairs.
     """
-    pool = set()
-    for year, ids in trainval.items():
-        skip = set(excluded.get(year, ()))
-        pool.update((year, i) for i in ids if i not in skip)
-    return sorted(pool)
+    return leak_free_pool(trainval, excluded).pool
 
 
 def draw_voc_split(pool: Sequence[VocItem], has_mask: Set[VocItem],
@@ -142,6 +227,34 @@ def draw_voc_split(pool: Sequence[VocItem], has_mask: Set[VocItem],
     seg = [p for p in pool if p in chosen]
     det = [p for p in pool if p not in chosen]
     return det, seg
+
+
+class ListsReport(NamedTuple):
+    """The authors' halves after the leak checks of :func:`clean_halves`."""
+    det: List[VocItem]
+    seg: List[VocItem]
+    dropped_val: List[Tuple[str, VocItem]]   # (task, item): val photos
+    merged_twins: List[Tuple[str, VocItem]]  # (task, item): twin repeats
+    both: List[VocItem]                      # photos in det and in seg
+
+
+def clean_halves(det: Sequence[VocItem], seg: Sequence[VocItem],
+                 val_photos: Set[VocItem]) -> ListsReport:
+    """Make given halves leak-free: drop every entry that is a validation
+    photo (by :func:`photo_id`, so VOC2007 ``NNNNNN`` is dropped when the
+    val list holds VOC2012 ``2007_NNNNNN``), keep one entry per photo within
+    each half (:func:`merge_twins`), and list the photos in both halves
+    (kept: the caller warns)."""
+    halves, dropped, merged = {}, [], []
+    for task, items in (('det', det), ('seg', seg)):
+        kept, out = drop_photos(items, val_photos)
+        dropped += [(task, i) for i in out]
+        kept, out = merge_twins(kept)
+        merged += [(task, i) for i in out]
+        halves[task] = kept
+    seg_photos = {photo_id(i) for i in halves['seg']}
+    both = sorted({photo_id(i) for i in halves['det']} & seg_photos)
+    return ListsReport(halves['det'], halves['seg'], dropped, merged, both)
 
 
 def group_by_year(items: Iterable[VocItem],
@@ -231,6 +344,14 @@ def read_ids(path: str) -> List[str]:
         return [line.split()[0] for line in f if line.strip()]
 
 
+def default_file_mode() -> int:
+    """``0o666 & ~umask``: the mode ``open()`` gives a new file (mkstemp
+    makes 0600 files whatever the umask)."""
+    umask = os.umask(0)  # reading the umask means setting it: set it back
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _atomic_write(path: str, text: str) -> None:
     d = osp.dirname(path) or '.'
     os.makedirs(d, exist_ok=True)
@@ -238,6 +359,7 @@ def _atomic_write(path: str, text: str) -> None:
     try:
         with os.fdopen(fd, 'w') as f:
             f.write(text)
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     except BaseException:
         if osp.exists(tmp):
@@ -379,38 +501,79 @@ def _print_voc_counts(written: Dict[str, Dict[str, List[str]]],
               'list 1,442; VOC2012 segmentation val 1,449)')
 
 
+def _examples(items: Sequence, limit: int = 3) -> str:
+    """``VOC2007/000032, VOC2012/2007_000033 (det), ...``."""
+    def name(x):
+        if len(x) == 2 and isinstance(x[1], tuple):  # (task, item)
+            return f'VOC{x[1][0]}/{x[1][1]} ({x[0]})'
+        return f'VOC{x[0]}/{x[1]}'
+    more = ', ...' if len(items) > limit else ''
+    return ', '.join(name(x) for x in list(items)[:limit]) + more
+
+
+def _val_list(root: str, lists: Dict[Tuple[str, str], str]) -> str:
+    """The evaluation list: the authors' (``--from-lists``) if given, else
+    VOC2012's ``ImageSets/Segmentation/val.txt``."""
+    for (task, year) in list(lists):
+        if task == 'val' and year != VAL_YEAR:
+            raise ValueError(f'--from-lists: val{year}: only a '
+                             f'VOC{VAL_YEAR} val list is used')
+    path = lists.pop(('val', VAL_YEAR), None)
+    if path is not None:
+        return path
+    path = osp.join(root, f'VOC{VAL_YEAR}', 'ImageSets', 'Segmentation',
+                    'val.txt')
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'no val list: neither --from-lists val{VAL_YEAR}=PATH (the '
+            f"authors' VOC{VAL_YEAR}/ImageSets/{PAPER_LISTS['val']}) nor "
+            f'{path!r} (VOC{VAL_YEAR} trainval tar) exists')
+    return path
+
+
 def run_voc(args) -> int:
     root, years = args.voc_root, list(args.years)
     missing = Missing()
-    val_ids: Optional[List[str]] = None
+    lists = resolve_voc_lists(args.from_lists, years) if args.from_lists \
+        else {}
+    val_file = _val_list(root, lists)
+    val_items = [(VAL_YEAR, i) for i in read_ids(val_file)]
+    val_ids = [i for _, i in
+               check_voc(root, val_items, 'val', val_file, missing)]
+    val_photos = {photo_id(v) for v in val_items}
+    val_twins = [v for v in val_items if is_twin(v)]
     if args.from_lists:
-        lists = resolve_voc_lists(args.from_lists, years)
         halves = {'det': [], 'seg': []}
         for (task, year), path in sorted(lists.items()):
             items = [(year, i) for i in read_ids(path)]
-            kept = check_voc(root, items, task, path, missing)
-            if task == 'val':
-                val_ids = [i for _, i in kept]
-            else:
-                halves[task] += kept
+            halves[task] += check_voc(root, items, task, path, missing)
         if _fail_on_missing(missing, args.allow_missing):
             return 1
-        det, seg = halves['det'], halves['seg']
-        both = set(det) & set(seg)
-        if both:
-            print(f'warning: {len(both)} image(s) are in both the detection '
-                  f'and the segmentation list (e.g. {sorted(both)[:3]})',
-                  file=sys.stderr)
+        rep = clean_halves(halves['det'], halves['seg'], val_photos)
+        det, seg = rep.det, rep.seg
+        if rep.dropped_val:
+            print(f'warning: {len(rep.dropped_val)} training image(s) of the '
+                  'lists are validation photos (VOC2012 2007_NNNNNN is '
+                  'VOC2007 NNNNNN): dropped, e.g. '
+                  f'{_examples(rep.dropped_val)}', file=sys.stderr)
+        if rep.merged_twins:
+            print(f'warning: {len(rep.merged_twins)} image(s) are listed '
+                  'twice in one half (both VOC2007 NNNNNN and VOC2012 '
+                  '2007_NNNNNN): the VOC2007 entry kept, e.g. dropped '
+                  f'{_examples(rep.merged_twins)}', file=sys.stderr)
+        if rep.both:
+            print(f'warning: {len(rep.both)} image(s) are in both the '
+                  'detection and the segmentation list (e.g. '
+                  f'{_examples(rep.both)})', file=sys.stderr)
+        print(f'twins: {len(val_twins):,} val images are VOC2007 photos '
+              f'(2007_NNNNNN); {len(rep.dropped_val):,} training images '
+              'dropped as val photos; '
+              f'{len(rep.merged_twins):,} twin repeats merged')
     else:
         trainval = {y: read_ids(osp.join(root, f'VOC{y}', 'ImageSets', 'Main',
                                          'trainval.txt')) for y in years}
-        val_file = osp.join(root, f'VOC{VAL_YEAR}', 'ImageSets',
-                            'Segmentation', 'val.txt')
-        val_items = [(VAL_YEAR, i) for i in read_ids(val_file)]
-        val_ids = [i for _, i in
-                   check_voc(root, val_items, 'val', val_file, missing)]
-        pool = voc_pool(trainval, {VAL_YEAR: [i for _, i in val_items]})
-        pool = check_voc(root, pool, 'det', 'pool (Main/trainval.txt)',
+        rep = leak_free_pool(trainval, {VAL_YEAR: [i for _, i in val_items]})
+        pool = check_voc(root, rep.pool, 'det', 'pool (Main/trainval.txt)',
                          missing)
         if _fail_on_missing(missing, args.allow_missing):
             return 1
@@ -421,18 +584,25 @@ def run_voc(args) -> int:
         except ValueError as e:
             print(f'error: {e}', file=sys.stderr)
             return 1
+        literal = set(val_items)
+        copies = [x for x in rep.excluded_val if x not in literal]
         print(f'pool: {len(pool):,} images, {len(has_mask):,} with a mask; '
               f'seed {args.seed}, seg fraction {args.seg_fraction}')
+        print(f'twins: {len(val_twins):,} val images are VOC2007 photos '
+              f'(2007_NNNNNN); {len(copies):,} VOC2007 copies of val images '
+              f'excluded from the pool; {len(rep.merged_twins):,} twin '
+              'repeats in Main/trainval merged')
     written = {'det': group_by_year(det, years),
                'seg': group_by_year(seg, years)}
     for task, by_year in written.items():
         for year, ids in by_year.items():
             write_ids(osp.join(root, f'VOC{year}', PARTIAL_DIR,
                                f'{task}_train.txt'), ids)
-    if val_ids is not None:
-        write_ids(osp.join(root, f'VOC{VAL_YEAR}', PARTIAL_DIR, 'val.txt'),
-                  val_ids)
-    _print_voc_counts(written, None if val_ids is None else len(val_ids))
+    val_out = osp.join(root, f'VOC{VAL_YEAR}', PARTIAL_DIR, 'val.txt')
+    write_ids(val_out, val_ids)
+    _print_voc_counts(written, len(val_ids))
+    print(f'val list: {val_out} (from {val_file}; the evaluation list the VOC '
+          'configs read)')
     if len(missing):
         print(f'dropped (missing files): {len(missing):,}')
     return 0
@@ -442,7 +612,11 @@ def run_coco(args) -> int:
     root = args.coco_root
     ann_file = osp.join(root, args.ann_file)
     if not osp.isfile(ann_file):
-        print(f'error: annotation file {ann_file!r} not found',
+        print(f'error: annotation file {ann_file!r} not found (expected '
+              f'--coco-root {root} + --ann-file {args.ann_file}). Download '
+              f'the COCO 2017 annotations from {COCO_ANN_URL} and unzip them '
+              f'in {root} (it holds annotations/instances_train2017.json); '
+              'images: http://images.cocodataset.org/zips/train2017.zip',
               file=sys.stderr)
         return 1
     with open(ann_file) as f:
@@ -501,40 +675,104 @@ def run_coco(args) -> int:
     return 0
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    sub = parser.add_subparsers(dest='dataset', required=True)
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
+                     argparse.RawDescriptionHelpFormatter):
+    """Defaults after every flag, descriptions as written."""
 
-    voc = sub.add_parser('voc', help='Pascal VOC 07+12 with SBD masks')
-    voc.add_argument('--voc-root', default='data/VOCdevkit')
-    voc.add_argument('--years', nargs='+', default=list(VOC_YEARS))
-    voc.add_argument('--seed', type=int, default=0)
-    voc.add_argument('--seg-fraction', type=float, default=0.5)
+
+VOC_HELP = """\
+Pascal VOC 07+12 with SBD masks.
+
+Seeded draw: pool = VOC2007 + VOC2012 ImageSets/Main/trainval.txt minus every
+photo of the evaluation list VOC2012/ImageSets/Segmentation/val.txt, in
+either year: VOC2012 lists VOC2007 photos as 2007_NNNNNN, the same picture as
+VOC2007's NNNNNN, so that VOC2007 copy is excluded too, and no photo is in
+the pool twice. The segmentation half is drawn among the pool images with a
+mask, the detection half is the rest.
+
+--from-lists: the authors' lists, checked the same way (training images that
+are val photos are dropped and counted, with a warning).
+
+Writes VOC<year>/ImageSets/Partial/{det_train,seg_train}.txt and
+VOC2012/ImageSets/Partial/val.txt, the evaluation list the VOC configs read
+(a copy of Segmentation/val.txt minus images with missing files, or the
+authors' val list with --from-lists when given).
+"""
+
+COCO_HELP = """\
+COCO 2017, one eighth of train2017 per task.
+
+Pool = the train2017 images with at least one non-crowd annotation (images
+without annotations and crowd-only images are left out), seeded order;
+detection = the first round(N f), segmentation = the next ones up to
+round(2 N f). Writes annotations/partial/{det_train,seg_train}.json.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0] + '\n\nSee '
+        'docs/data_preparation.md, and "make_splits.py voc -h" and\n'
+        '"make_splits.py coco -h" for each dataset.',
+        formatter_class=_HelpFormatter)
+    sub = parser.add_subparsers(dest='dataset', required=True,
+                                metavar='{voc,coco}')
+
+    voc = sub.add_parser('voc', help='Pascal VOC 07+12 with SBD masks',
+                         description=VOC_HELP, formatter_class=_HelpFormatter)
+    voc.add_argument('--voc-root', default='data/VOCdevkit',
+                     help='the VOCdevkit folder (holds VOC2007/, VOC2012/)')
+    voc.add_argument('--years', nargs='+', default=list(VOC_YEARS),
+                     help='years whose trainval images enter the pool')
+    voc.add_argument('--seed', type=int, default=0,
+                     help='seed of the draw (ignored with --from-lists)')
+    voc.add_argument('--seg-fraction', type=float, default=0.5,
+                     help='fraction of the pool in the segmentation half')
     voc.add_argument('--from-lists', nargs='+', metavar='DIR_OR_KEY=PATH',
                      help='the authors\' lists: a VOCdevkit-like directory '
                      'holding VOC<year>/ImageSets/MXE{det,seg}/train.txt (and '
                      'VOC2012/ImageSets/MXEseg/val.txt), or KEY=PATH pairs '
-                     '(det2007, seg2007, det2012, seg2012, val2012)')
-    voc.add_argument('--allow-missing', action='store_true')
+                     '(det2007, seg2007, det2012, seg2012, val2012). None: '
+                     'draw from --seed')
+    voc.add_argument('--allow-missing', action='store_true',
+                     help='drop (and count) listed images whose files are '
+                     'missing instead of stopping with exit code 1')
     voc.set_defaults(func=run_voc)
 
-    coco = sub.add_parser('coco', help='COCO 2017, one eighth per task')
-    coco.add_argument('--coco-root', default='data/coco')
+    coco = sub.add_parser('coco', help='COCO 2017, one eighth per task',
+                          description=COCO_HELP,
+                          formatter_class=_HelpFormatter)
+    coco.add_argument('--coco-root', default='data/coco',
+                      help='the COCO folder (holds train2017/, '
+                      'annotations/)')
     coco.add_argument('--ann-file',
-                      default='annotations/instances_train2017.json')
-    coco.add_argument('--img-dir', default='train2017')
-    coco.add_argument('--out-dir', default='annotations/partial')
-    coco.add_argument('--seed', type=int, default=0)
-    coco.add_argument('--fraction', type=float, default=0.125)
+                      default='annotations/instances_train2017.json',
+                      help='training annotations, relative to --coco-root')
+    coco.add_argument('--img-dir', default='train2017',
+                      help='training images, relative to --coco-root')
+    coco.add_argument('--out-dir', default='annotations/partial',
+                      help='output folder of {det,seg}_train.json, relative '
+                      'to --coco-root')
+    coco.add_argument('--seed', type=int, default=0,
+                      help='seed of the draw (ignored with --from-lists)')
+    coco.add_argument('--fraction', type=float, default=0.125,
+                      help='fraction of the pool in each subset')
     coco.add_argument('--from-lists', nargs='+', metavar='KEY=PATH',
                       help='det=PATH seg=PATH: text files of image ids or '
-                      'file names, one per line')
+                      'file names, one per line. None: draw from --seed')
     coco.add_argument('--no-check-images', dest='check_images',
                       action='store_false',
-                      help='do not check that the image files exist')
-    coco.add_argument('--allow-missing', action='store_true')
+                      help='do not check that the image files exist '
+                      '(check_images: %(default)s without this flag)')
+    coco.add_argument('--allow-missing', action='store_true',
+                      help='drop (and count) listed images that are missing '
+                      'instead of stopping with exit code 1')
     coco.set_defaults(func=run_coco)
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv=None):
+    return build_parser().parse_args(argv)
 
 
 def main(argv=None) -> int:

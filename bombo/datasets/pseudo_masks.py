@@ -18,6 +18,15 @@ Conventions (shared by every function of this module):
   ``uint8`` ``(H, W)``.
 * Priority: where boxes overlap, the smaller box (area of its pixel set) wins;
   ties go to the box that comes later in the input.
+* Ignored boxes (``ignore_boxes``: difficult VOC objects, COCO crowd
+  regions, i.e. ``ignore_flag=1`` / ``gt_ignore_flags``) are written as
+  :data:`IGNORE_INDEX` (255) in M^b and M^c wherever no regular box covers
+  the pixel. BoMBo Sec. 3.3 does not say what to do with them; the choice
+  here: they are real objects, so their pixels must not teach the class as
+  background (0), and the detector itself does not trust them (it ignores
+  them), so they are not foreground targets either. The losses of B4M ignore
+  255 (``CrossEntropyLoss(ignore_index=255)`` for L_S, ``AttentionMSELoss``
+  for L_alpha). GrabCut never runs on them.
 """
 import os.path as osp
 from collections import Counter
@@ -31,6 +40,8 @@ FALLBACK_REASONS = ('too_small', 'no_background', 'grabcut_empty',
                     'grabcut_error')
 #: Reasons for which a box is dropped from both M^b and M^c.
 SKIP_REASONS = ('outside', 'degenerate')
+#: Value of the pixels of ignored boxes (and of padding) in M^b and M^c.
+IGNORE_INDEX = 255
 
 
 def box_to_pixels(box: Sequence[float], shape: Tuple[int, int]
@@ -84,18 +95,43 @@ def _painting_order(pixel_boxes):
     return [valid[j] for j in order]
 
 
+def ignore_region(ignore_boxes: Optional[np.ndarray],
+                  shape: Tuple[int, int]) -> np.ndarray:
+    """``(H, W)`` bool map of the pixels inside any of ``ignore_boxes``
+    (centre rule and clipping of :func:`box_to_pixels`; boxes outside the
+    image or without a pixel centre cover nothing)."""
+    region = np.zeros(shape, dtype=bool)
+    if ignore_boxes is None:
+        return region
+    for box in np.asarray(ignore_boxes, dtype=np.float64).reshape(-1, 4):
+        pb = box_to_pixels(box, shape)[0]
+        if pb is not None:
+            c0, r0, c1, r1 = pb
+            region[r0:r1, c0:c1] = True
+    return region
+
+
 def box_shaped_mask(boxes: np.ndarray, labels: np.ndarray,
-                    shape: Tuple[int, int]) -> np.ndarray:
+                    shape: Tuple[int, int],
+                    ignore_boxes: Optional[np.ndarray] = None) -> np.ndarray:
     """Box-shaped mask M^b (BoMBo, Sec. 3.3).
 
     Every box is filled with its class; the smaller box wins where boxes
     overlap; 0 elsewhere. Boxes are clipped to the image; boxes outside it or
     without any pixel centre are ignored (see :func:`box_to_pixels`).
 
+    Pixels of ``ignore_boxes`` that no regular box covers are set to
+    :data:`IGNORE_INDEX` (255): an ignored box (difficult / crowd) is a real
+    object, so it must not be background, but the detector does not trust
+    it, so it is no foreground target either (see the module docstring). A
+    regular box always wins over an ignored one, whatever their sizes.
+
     Args:
         boxes (np.ndarray): ``(N, 4)`` float ``x1, y1, x2, y2``.
         labels (np.ndarray): ``(N,)`` semantic class indices ``1..C``.
         shape (tuple[int, int]): ``(H, W)``.
+        ignore_boxes (np.ndarray, optional): ``(K, 4)`` ignored boxes (no
+            labels needed).
 
     Returns:
         np.ndarray: ``(H, W)`` uint8 mask.
@@ -106,6 +142,7 @@ def box_shaped_mask(boxes: np.ndarray, labels: np.ndarray,
     for i in _painting_order(pixel_boxes):
         c0, r0, c1, r1 = pixel_boxes[i]
         mask[r0:r1, c0:c1] = labels[i]
+    mask[ignore_region(ignore_boxes, shape) & (mask == 0)] = IGNORE_INDEX
     return mask
 
 
@@ -239,13 +276,18 @@ def coarse_mask(img: np.ndarray,
                 max_side: Optional[int] = 160,
                 min_size: int = 4,
                 seed: int = 0,
-                box_mask: Optional[np.ndarray] = None
+                box_mask: Optional[np.ndarray] = None,
+                ignore_boxes: Optional[np.ndarray] = None
                 ) -> Tuple[np.ndarray, Dict]:
     """Coarse pseudo-mask M^c (BoMBo, Sec. 3.3).
 
     GrabCut (:func:`grabcut_box`) per box; the foregrounds are written with
     the smaller-box priority of :func:`box_shaped_mask`, then cut by M^b:
-    ``M^c_i = 0`` wherever ``M^b_i = 0``.
+    ``M^c_i = 0`` wherever no regular box covers pixel i. Pixels of
+    ``ignore_boxes`` that no regular box covers are :data:`IGNORE_INDEX`
+    (255), as in :func:`box_shaped_mask` (ignored boxes are real objects the
+    detector does not trust: neither background nor foreground targets);
+    GrabCut does not run on them. Inside a regular box, GrabCut decides.
 
     Args:
         img (np.ndarray): ``(H, W, 3)`` uint8 image.
@@ -253,18 +295,23 @@ def coarse_mask(img: np.ndarray,
         labels (np.ndarray): ``(N,)`` semantic class indices ``1..C``.
         iterations, margin, max_side, min_size, seed: see
             :func:`grabcut_box`.
-        box_mask (np.ndarray, optional): M^b if already computed.
+        box_mask (np.ndarray, optional): M^b if already computed; its 255
+            pixels are 255 in M^c too.
+        ignore_boxes (np.ndarray, optional): ``(K, 4)`` ignored boxes.
 
     Returns:
         tuple: ``(mask, stats)``; mask ``(H, W)`` uint8; stats a dict with
         ``boxes`` (input count), ``grabcut`` (boxes segmented by GrabCut),
-        ``fallback`` (Counter reason -> boxes filled instead) and ``skipped``
-        (Counter reason -> boxes dropped: ``'outside'``, ``'degenerate'``).
+        ``fallback`` (Counter reason -> boxes filled instead), ``skipped``
+        (Counter reason -> boxes dropped: ``'outside'``, ``'degenerate'``)
+        and ``ignored`` (number of ignored boxes).
     """
     boxes, labels = _check_inputs(boxes, labels)
     shape = np.asarray(img).shape[:2]
     stats = dict(boxes=len(boxes), grabcut=0, fallback=Counter(),
-                 skipped=Counter())
+                 skipped=Counter(),
+                 ignored=len(np.asarray(ignore_boxes).reshape(-1, 4))
+                 if ignore_boxes is not None else 0)
     mask = np.zeros(shape, dtype=np.uint8)
     pixel_boxes = []
     for box in boxes:
@@ -283,7 +330,10 @@ def coarse_mask(img: np.ndarray,
         mask[fg] = labels[i]
     if box_mask is None:
         box_mask = box_shaped_mask(boxes, labels, shape)
+    ignored = (box_mask == IGNORE_INDEX) | (
+        (box_mask == 0) & ignore_region(ignore_boxes, shape))
     mask[box_mask == 0] = 0
+    mask[ignored] = IGNORE_INDEX
     return mask, stats
 
 

@@ -87,3 +87,32 @@ class SafeCheckpointHook(Hook):
         hub = checkpoint.get('message_hub')
         if hub is not None:
             checkpoint['message_hub'] = from_plain(hub)
+        # mmengine compares the saved dataset metainfo with the current one
+        # by their pickles; the plain copy made at saving pickles differently
+        # (no shared references, lists for numpy arrays) although it holds
+        # the same values, so every resume warned that the metainfo differs.
+        # An equal metainfo is replaced by the current object; a different
+        # one is left alone, and mmengine's warning then means something.
+        meta = checkpoint.get('meta')
+        try:
+            dataset = runner.train_dataloader.dataset
+        except Exception:  # no training loop (test.py, init_detector)
+            dataset = None
+        current = getattr(dataset, 'metainfo', None)
+        if isinstance(meta, dict) and current is not None and \
+                _same_values(meta.get('dataset_meta'), current):
+            meta['dataset_meta'] = current
+
+
+def _same_values(a: Any, b: Any) -> bool:
+    """Equal after turning numpy objects and tuples into plain lists."""
+    def norm(x):
+        x = to_plain(x)
+        if isinstance(x, torch.Tensor):
+            return x.tolist()
+        if isinstance(x, dict):
+            return {k: norm(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [norm(v) for v in x]
+        return x
+    return norm(a) == norm(b)

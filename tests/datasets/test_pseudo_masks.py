@@ -135,3 +135,57 @@ def test_coarse_mask_is_deterministic():
     a, _ = coarse_mask(img, np.array([box], float), np.array([1]))
     b, _ = coarse_mask(img, np.array([box], float), np.array([1]))
     np.testing.assert_array_equal(a, b)
+
+
+def test_box_shaped_mask_ignored_boxes_are_255_outside_regular_boxes():
+    """Difficult / crowd boxes: 255 where no regular box covers them; a
+    regular box wins over an ignored one whatever their sizes."""
+    boxes = np.array([[1, 1, 4, 5], [7, 0, 9, 2]], float)
+    labels = np.array([4, 5])
+    ignore = np.array([[3, 1, 8, 4],      # larger than both, overlaps both
+                       [1.5, 2, 2.5, 3],  # inside (larger) box 1: no change
+                       [20, 20, 30, 30]])  # outside the image
+    expected = np.array([
+        [0, 0, 0, 0, 0, 0, 0, 5, 5, 0, 0],
+        [0, 4, 4, 4, 255, 255, 255, 5, 5, 0, 0],
+        [0, 4, 4, 4, 255, 255, 255, 255, 0, 0, 0],
+        [0, 4, 4, 4, 255, 255, 255, 255, 0, 0, 0],
+        [0, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    ], np.uint8)
+    mask = box_shaped_mask(boxes, labels, (6, 11), ignore_boxes=ignore)
+    np.testing.assert_array_equal(mask, expected)
+    # no ignored boxes: as before
+    plain = box_shaped_mask(boxes, labels, (6, 11))
+    np.testing.assert_array_equal(plain, np.where(expected == 255, 0,
+                                                  expected))
+    np.testing.assert_array_equal(
+        box_shaped_mask(boxes, labels, (6, 11), np.zeros((0, 4))), plain)
+    # only ignored boxes, no regular one
+    only = box_shaped_mask(np.zeros((0, 4)), np.zeros(0, int), (6, 11),
+                           ignore_boxes=ignore[:1])
+    assert (only == 255).sum() == 15 and set(np.unique(only)) == {0, 255}
+
+
+def test_coarse_mask_ignored_boxes_not_grabcut_but_255():
+    img, truth, box = synthetic()
+    boxes = np.array([box, [70, 5, 100, 30]], float)
+    labels = np.array([2, 6])
+    # an ignored box (difficult object) overlapping the ellipse's box
+    ignore = np.array([[20, 50, 60, 90], [0, 0, 3, 3]], float)
+    mb = box_shaped_mask(boxes, labels, truth.shape, ignore)
+    mc, stats = coarse_mask(img, boxes, labels, box_mask=mb,
+                            ignore_boxes=ignore)
+    region = np.zeros(truth.shape, bool)
+    region[50:90, 20:60] = True
+    region[0:3, 0:3] = True
+    regular = np.isin(mb, labels)
+    np.testing.assert_array_equal(mc == 255, region & ~regular)
+    np.testing.assert_array_equal(mb == 255, region & ~regular)
+    assert not mc[mb == 0].any()
+    assert stats['boxes'] == 2 and stats['ignored'] == 2
+    assert stats['grabcut'] + sum(stats['fallback'].values()) == 2
+    assert iou(mc == 2, truth) >= 0.8  # GrabCut still decides in the box
+    # without box_mask given: the same
+    mc2, _ = coarse_mask(img, boxes, labels, ignore_boxes=ignore)
+    np.testing.assert_array_equal(mc, mc2)

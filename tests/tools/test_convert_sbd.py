@@ -1,5 +1,7 @@
 """Tests of tools/convert_sbd.py with tiny hand-made SBD .mat files."""
 import importlib.util
+import os
+import stat
 import sys
 from pathlib import Path
 
@@ -140,3 +142,64 @@ def test_missing_inputs(tmp_path, capsys):
     assert cs.main(['--sbd-root', str(tmp_path / 'nope'), '--voc-root',
                     str(tmp_path), '--no-progress']) == 1
     assert 'no .mat file' in capsys.readouterr().err
+
+
+def _write_mat_raw(path: Path, seg):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    savemat(str(path), {'GTcls': {'Segmentation': seg,
+                                  'CategoriesPresent': np.array([1.0])}})
+
+
+def test_double_class_map(tmp_path):
+    """A re-saved SBD file may hold GTcls.Segmentation as double: whole
+    values are converted, others make the file unreadable (not cast)."""
+    seg = np.zeros((5, 7))
+    seg[1:4, 2:6] = 12.0
+    seg[0, 0] = 20.0
+    _write_mat_raw(tmp_path / 'ok.mat', seg)
+    out = cs.read_sbd_class_map(str(tmp_path / 'ok.mat'))
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(out, seg.astype(np.uint8))
+    _write_mat_raw(tmp_path / 'i32.mat', seg.astype(np.int32))
+    np.testing.assert_array_equal(
+        cs.read_sbd_class_map(str(tmp_path / 'i32.mat')), out)
+    for name, bad, reason in (('nan', np.nan, 'NaN'),
+                              ('half', 1.5, 'non-integer'),
+                              ('inf', np.inf, 'NaN or infinite')):
+        b = seg.copy()
+        b[2, 2] = bad
+        _write_mat_raw(tmp_path / f'{name}.mat', b)
+        with pytest.raises(ValueError, match=reason):
+            cs.read_sbd_class_map(str(tmp_path / f'{name}.mat'))
+
+
+@pytest.mark.parametrize('umask,mode', [(0o022, 0o644), (0o027, 0o640)])
+def test_written_pngs_follow_the_umask(tree, umask, mode):
+    sbd, voc = tree
+    d = voc / 'VOC2012' / 'SegmentationClass'
+    d.mkdir(parents=True)
+    Image.new('P', (6, 4)).save(d / '2012_000777.png')  # official only
+    old = os.umask(umask)
+    try:
+        cs.convert(str(sbd), str(voc), progress=False)
+        assert os.umask(umask) == umask
+    finally:
+        os.umask(old)
+    pngs = sorted((voc / 'VOC2012' / 'SegmentationClassAug').glob('*.png'))
+    assert [p.stem for p in pngs] == ['2008_000001', '2008_000002',
+                                      '2012_000777']
+    for p in pngs:
+        assert stat.S_IMODE(p.stat().st_mode) == mode, p
+
+
+def test_help_every_flag_with_text_and_default(capsys):
+    parser = cs.build_parser()
+    fmt = cs._HelpFormatter('x')
+    for action in parser._actions:
+        if action.dest != 'help':
+            assert action.help and '%(default)' in fmt._get_help_string(
+                action), action.option_strings
+    with pytest.raises(SystemExit):
+        cs.main(['--help'])
+    out = ' '.join(capsys.readouterr().out.split())
+    assert '(default: data/SBD/dataset)' in out and 'Usage::' in out

@@ -1,7 +1,10 @@
 """Tests of tools/make_splits.py on a tiny fake VOC tree and COCO json."""
+import argparse
 import importlib.util
 import json
+import os
 import os.path as osp
+import stat
 from pathlib import Path
 
 import pytest
@@ -350,3 +353,183 @@ def test_coco_from_lists_and_missing(tmp_path, capsys):
     assert ms.main(argv) == 1
     assert '000000000002.jpg' in capsys.readouterr().err
     assert ms.main(argv + ['--no-check-images']) == 0
+
+
+# ---------------------------------------------------------------------------
+# VOC2007 / VOC2012 twins: VOC2012 '2007_NNNNNN' is VOC2007 'NNNNNN'
+# ---------------------------------------------------------------------------
+def test_photo_id_and_twins():
+    assert ms.photo_id(('2012', '2007_000032')) == ('2007', '000032')
+    assert ms.photo_id(('2007', '000032')) == ('2007', '000032')
+    assert ms.photo_id(('2012', '2008_000032')) == ('2012', '2008_000032')
+    assert ms.is_twin(('2012', '2007_000001'))
+    assert not ms.is_twin(('2007', '000001'))
+    kept, dropped = ms.merge_twins([('2012', '2007_000001'),
+                                    ('2007', '000001'), ('2012', '2007_02'),
+                                    ('2007', '000003')])
+    assert kept == [('2007', '000001'), ('2012', '2007_02'),
+                    ('2007', '000003')]
+    assert dropped == [('2012', '2007_000001')]
+    # the pool: val twins excluded in either year, repeats merged
+    rep = ms.leak_free_pool(
+        {'2007': ['000001', '000002', '000003'],
+         '2012': ['2007_000003', '2008_000001', '2008_000002']},
+        {'2012': ['2007_000002', '2008_000002']})
+    assert rep.pool == [('2007', '000001'), ('2007', '000003'),
+                        ('2012', '2008_000001')]
+    assert rep.excluded_val == [('2007', '000002'), ('2012', '2008_000002')]
+    assert rep.merged_twins == [('2012', '2007_000003')]
+    assert ms.voc_pool({'2007': ['000002']}, {'2012': ['2007_000002']}) == []
+
+
+def make_voc_with_twins(root: Path) -> Path:
+    """make_voc + VOC2012 seg val images that are VOC2007 photos
+    (2007_000003, 2007_000004: VOC2007 trainval 000003, 000004), and a
+    2007_000005 in VOC2012 Main/trainval (real VOC never has one)."""
+    voc = make_voc(root)
+    twins = ['2007_000003', '2007_000004']
+    for i in twins + ['2007_000005']:
+        for sub, ext in (('JPEGImages', 'jpg'), ('Annotations', 'xml'),
+                         ('SegmentationClass', 'png'),
+                         ('SegmentationClassAug', 'png')):
+            touch(voc / 'VOC2012' / sub / f'{i}.{ext}')
+    write_list(voc / 'VOC2012/ImageSets/Segmentation/val.txt', VAL12 + twins)
+    write_list(voc / 'VOC2012/ImageSets/Main/trainval.txt',
+               IDS12 + ['2007_000005'])
+    return voc
+
+
+def test_voc_draw_is_leak_free_across_years(tmp_path, capsys):
+    voc = make_voc_with_twins(tmp_path)
+    assert ms.main(['voc', '--voc-root', str(voc), '--seed', '0']) == 0
+    out = capsys.readouterr().out
+    train07 = partial(voc, '2007', 'det_train') + partial(voc, '2007',
+                                                          'seg_train')
+    train12 = partial(voc, '2012', 'det_train') + partial(voc, '2012',
+                                                          'seg_train')
+    # the VOC2007 copies of val images are not trained on
+    assert '000003' not in train07 and '000004' not in train07
+    assert sorted(train07) == [i for i in IDS07 if i not in ('000003',
+                                                             '000004')]
+    # 2007_000005 is VOC2007's 000005, which is in the pool already
+    assert '2007_000005' not in train12 and '000005' in train07
+    assert sorted(train12) == IDS12[:9]
+    assert partial(voc, '2012', 'val') == VAL12 + ['2007_000003',
+                                                   '2007_000004']
+    assert ('twins: 2 val images are VOC2007 photos (2007_NNNNNN); 2 '
+            'VOC2007 copies of val images excluded from the pool; 1 twin '
+            'repeats in Main/trainval merged') in out
+    assert 'pool: 17 images' in out
+
+
+def test_voc_from_lists_drops_val_photos(tmp_path, capsys):
+    voc = make_voc_with_twins(tmp_path)
+    lists, want = make_paper_lists(tmp_path)
+    # the authors' val holds 2007_000003 / 2007_000004; their VOC2007 det
+    # list 000005..000010 and seg list 000001..000003: 000003 is a val photo
+    write_list(lists / 'VOC2012/ImageSets/MXEseg/val.txt',
+               VAL12[:3] + ['2007_000003', '2007_000004'])
+    # a VOC2012 det entry that is VOC2007's 000006, already in det 2007,
+    # and VOC2012 seg 2007_000007 = VOC2007 det 000007 (in both halves)
+    for i in ('2007_000006', '2007_000007'):
+        for sub, ext in (('JPEGImages', 'jpg'), ('Annotations', 'xml'),
+                         ('SegmentationClassAug', 'png')):
+            touch(voc / 'VOC2012' / sub / f'{i}.{ext}')
+    write_list(lists / 'VOC2012/ImageSets/MXEdet/train.txt',
+               want['det12'] + ['2007_000006'])
+    write_list(lists / 'VOC2012/ImageSets/MXEseg/train.txt',
+               want['seg12'] + ['2007_000007'])
+    assert ms.main(['voc', '--voc-root', str(voc), '--from-lists',
+                    str(lists)]) == 0
+    cap = capsys.readouterr()
+    assert partial(voc, '2007', 'seg_train') == ['000001', '000002']
+    assert partial(voc, '2007', 'det_train') == want['det07']
+    assert partial(voc, '2012', 'det_train') == want['det12']
+    assert partial(voc, '2012', 'seg_train') == want['seg12'] + [
+        '2007_000007']
+    assert partial(voc, '2012', 'val') == VAL12[:3] + ['2007_000003',
+                                                       '2007_000004']
+    assert ('warning: 1 training image(s) of the lists are validation '
+            'photos') in cap.err and 'VOC2007/000003 (seg)' in cap.err
+    assert 'listed twice in one half' in cap.err
+    assert 'VOC2012/2007_000006 (det)' in cap.err
+    assert 'in both the detection and the segmentation list' in cap.err
+    assert 'VOC2007/000007' in cap.err
+    assert ('twins: 2 val images are VOC2007 photos (2007_NNNNNN); 1 '
+            'training images dropped as val photos') in cap.out
+
+
+def test_voc_from_lists_without_val_list_copies_segmentation_val(
+        tmp_path, capsys):
+    """The tool always writes VOC2012/ImageSets/Partial/val.txt, the list
+    the VOC configs evaluate on."""
+    voc = make_voc(tmp_path)
+    lists, _ = make_paper_lists(tmp_path)
+    (lists / 'VOC2012/ImageSets/MXEseg/val.txt').unlink()
+    assert ms.main(['voc', '--voc-root', str(voc), '--from-lists',
+                    str(lists)]) == 0
+    assert partial(voc, '2012', 'val') == VAL12
+    out = capsys.readouterr().out
+    assert f'val list: {voc}/VOC2012/ImageSets/Partial/val.txt' in out
+    assert 'Segmentation/val.txt' in out
+    # the seeded run: a copy minus the images with missing files
+    (voc / 'VOC2012/SegmentationClass/2008_000099.png').unlink()
+    assert ms.main(['voc', '--voc-root', str(voc), '--allow-missing']) == 0
+    assert partial(voc, '2012', 'val') == VAL12[:3]
+
+
+@pytest.mark.parametrize('umask,mode', [(0o022, 0o644), (0o002, 0o664)])
+def test_written_files_follow_the_umask(tmp_path, umask, mode):
+    voc, coco_root = make_voc(tmp_path), make_coco(tmp_path)
+    old = os.umask(umask)
+    try:
+        assert ms.main(['voc', '--voc-root', str(voc)]) == 0
+        assert ms.main(['coco', '--coco-root', str(coco_root)]) == 0
+        assert os.umask(umask) == umask  # the tool set it back
+    finally:
+        os.umask(old)
+    files = list(voc.glob('VOC*/ImageSets/Partial/*.txt')) + list(
+        (coco_root / 'annotations/partial').glob('*.json'))
+    assert len(files) == 7
+    for f in files:
+        assert stat.S_IMODE(f.stat().st_mode) == mode, f
+
+
+def test_coco_missing_ann_file_says_where_to_download(tmp_path, capsys):
+    assert ms.main(['coco', '--coco-root', str(tmp_path / 'coco')]) == 1
+    err = capsys.readouterr().err
+    assert str(tmp_path / 'coco' / 'annotations/instances_train2017.json') \
+        in err
+    assert 'annotations_trainval2017.zip' in err
+    assert 'http://images.cocodataset.org/' in err
+
+
+def _options_without_default(parser):
+    """Option strings of the actions whose help lacks text or default."""
+    fmt = ms._HelpFormatter('x')
+    bad = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                bad += _options_without_default(sub)
+        elif action.option_strings and action.dest != 'help':
+            text = fmt._get_help_string(action) or ''
+            if not action.help or '%(default)' not in text:
+                bad.append(action.option_strings[0])
+    return bad
+
+
+def test_help_every_flag_with_text_and_default(capsys):
+    parser = ms.build_parser()
+    assert _options_without_default(parser) == []
+    for argv in (['-h'], ['voc', '-h'], ['coco', '-h']):
+        with pytest.raises(SystemExit):
+            ms.main(argv)
+        out = capsys.readouterr().out
+        assert 'usage:' in out
+    with pytest.raises(SystemExit):
+        ms.main(['voc', '-h'])
+    out = ' '.join(capsys.readouterr().out.split())
+    assert '(default: data/VOCdevkit)' in out
+    assert 'VOC2012/ImageSets/Partial/val.txt' in out
+    assert 'the VOC configs read' in out

@@ -6,8 +6,7 @@ Pipeline order for detection-annotated samples::
 
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='LoadPseudoMask', pseudo_mask_dir='data/toy/pseudo_masks',
-         cache_source='{{ fileDirname }}/{{ fileBasename }}'),
+    dict(type='LoadPseudoMask', pseudo_mask_dir='data/toy/pseudo_masks'),
     dict(type='Resize', ...), dict(type='RandomFlip', ...), dict(type='Pad', ...),
     dict(type='GenerateBoxMask'),
     <pack>
@@ -27,13 +26,16 @@ from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
 from mmengine.fileio import exists, get
 
-from bombo.datasets.pseudo_masks import (box_shaped_mask, coarse_mask,
-                                         pseudo_mask_key)
+from bombo.datasets.pseudo_masks import (IGNORE_INDEX, box_shaped_mask,
+                                         coarse_mask, pseudo_mask_key)
 
 
 def _boxes_labels(results: dict):
-    """``gt_bboxes`` (HorizontalBoxes or array) as an ``(N, 4)`` array and
-    ``gt_bboxes_labels`` as semantic indices (detection label + 1)."""
+    """Regular and ignored boxes of ``results``: ``(boxes (N, 4), labels
+    (N,), ignore_boxes (K, 4))``, ``gt_bboxes`` (HorizontalBoxes or array)
+    split by ``gt_ignore_flags`` (difficult VOC / crowd COCO instances;
+    none ignored when the key is absent), labels as semantic indices
+    (detection label + 1)."""
     boxes = results.get('gt_bboxes', np.zeros((0, 4), np.float32))
     if hasattr(boxes, 'tensor'):
         boxes = boxes.tensor.numpy()
@@ -41,7 +43,13 @@ def _boxes_labels(results: dict):
     labels = np.asarray(
         results.get('gt_bboxes_labels', np.zeros(0, np.int64)),
         dtype=np.int64).reshape(-1)
-    return boxes, labels + 1
+    flags = results.get('gt_ignore_flags')
+    flags = np.zeros(len(boxes), bool) if flags is None else \
+        np.asarray(flags, dtype=bool).reshape(-1)
+    if len(flags) != len(boxes):
+        raise ValueError(f'{len(boxes)} gt_bboxes but {len(flags)} '
+                         f'gt_ignore_flags; image {results.get("img_path")}')
+    return boxes[~flags], labels[~flags] + 1, boxes[flags]
 
 
 def _task(results: dict, key: str):
@@ -65,9 +73,11 @@ class LoadPseudoMask(BaseTransform):
 
     Args:
         pseudo_mask_dir (str): cache directory.
-        cache_source (str): the config or split file given to the tool, only
-            used in the error message (in a config:
-            ``'{{ fileDirname }}/{{ fileBasename }}'``).
+        cache_source (str): unused, kept so that existing configs still
+            build. The error messages name the command for any config,
+            ``python tools/make_pseudo_masks.py <the config you train>``
+            (a fixed file name here would be wrong for every config that
+            inherits the pipeline).
         tasks (Sequence[str]): ``results[task_key]`` values handled.
         task_key (str): key of the annotation task in ``results``.
         suffix (str): cache file extension.
@@ -96,6 +106,16 @@ class LoadPseudoMask(BaseTransform):
         self.grabcut_cfg = dict(grabcut_cfg or {})
         self.backend_args = backend_args
 
+    def make_cache_hint(self) -> str:
+        """How to make the cache (the end of the error messages)."""
+        return ('Make the cache (every image of every training dataset whose '
+                'pipeline has LoadPseudoMask) with:\n'
+                '  python tools/make_pseudo_masks.py <the config you train> '
+                '--workers N\n'
+                'If you train with --cfg-options (e.g. data_root=... or '
+                'another pseudo_mask_dir), give the tool the same '
+                f'--cfg-options. This pipeline reads {self.pseudo_mask_dir}.')
+
     def cache_path(self, img_path: str) -> str:
         return osp.join(self.pseudo_mask_dir,
                         pseudo_mask_key(img_path) + self.suffix)
@@ -112,17 +132,16 @@ class LoadPseudoMask(BaseTransform):
                     'LoadPseudoMask(online=True) must come before geometric '
                     'transforms (the image is no longer at its original '
                     f'shape): {img_path}')
-            boxes, labels = _boxes_labels(results)
+            boxes, labels, ignore_boxes = _boxes_labels(results)
             mask, _ = coarse_mask(results['img'], boxes, labels,
+                                  ignore_boxes=ignore_boxes,
                                   **self.grabcut_cfg)
         else:
             path = self.cache_path(img_path)
             if not exists(path, backend_args=self.backend_args):
                 raise FileNotFoundError(
                     f'No pseudo-mask for image {img_path}: {path} does not '
-                    'exist. Make the cache with:\n  python '
-                    f'tools/make_pseudo_masks.py {self.cache_source} '
-                    f'--out {self.pseudo_mask_dir} --workers N')
+                    f'exist. {self.make_cache_hint()}')
             mask = mmcv.imfrombytes(
                 get(path, backend_args=self.backend_args),
                 flag='unchanged', backend='cv2')
@@ -132,9 +151,8 @@ class LoadPseudoMask(BaseTransform):
             if mask.shape != shape:
                 raise ValueError(
                     f'pseudo-mask {path} has shape {mask.shape} but image '
-                    f'{img_path} has {shape}: stale cache, remake it with '
-                    f'python tools/make_pseudo_masks.py {self.cache_source} '
-                    f'--out {self.pseudo_mask_dir}')
+                    f'{img_path} has {shape}: stale cache, delete it and '
+                    f'remake it. {self.make_cache_hint()}')
         results['gt_seg_map'] = mask.astype(np.uint8)
         return results
 
@@ -152,8 +170,15 @@ class GenerateBoxMask(BaseTransform):
     uint8 map of semantic indices (label + 1; 0 = background, smaller box
     wins) at the shape of ``results['img']``.
 
-    Pixels equal to ``ignore_index`` in ``results[ignore_from]`` (padding of
-    the pseudo-mask) are set to ``ignore_index`` as well.
+    Boxes flagged in ``results['gt_ignore_flags']`` (difficult VOC objects,
+    COCO crowd regions, which the detector ignores) are not painted with
+    their class: their pixels are set to ``ignore_index`` wherever no regular
+    box covers them (a real object, so not background; not trusted by the
+    detector, so not a foreground target either; see
+    :func:`bombo.datasets.pseudo_masks.box_shaped_mask`). Pixels equal to
+    ``ignore_index`` in ``results[ignore_from]`` (padding of the
+    pseudo-mask, and its own ignored boxes) are set to ``ignore_index`` as
+    well.
 
     Args:
         tasks (Sequence[str]): ``results[task_key]`` values handled.
@@ -179,9 +204,11 @@ class GenerateBoxMask(BaseTransform):
     def transform(self, results: dict) -> dict:
         if _task(results, self.task_key) not in self.tasks:
             return results
-        boxes, labels = _boxes_labels(results)
+        boxes, labels, ignore_boxes = _boxes_labels(results)
         shape = tuple(results['img'].shape[:2])
-        mask = box_shaped_mask(boxes, labels, shape)
+        mask = box_shaped_mask(boxes, labels, shape, ignore_boxes)
+        if self.ignore_index != IGNORE_INDEX:  # labels are <= 254
+            mask[mask == IGNORE_INDEX] = self.ignore_index
         ref = results.get(self.ignore_from) if self.ignore_from else None
         if ref is not None:
             if ref.shape[:2] != shape:
