@@ -39,24 +39,12 @@ from typing import List, Optional, Tuple
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from bombo.datasets.partial_voc import voc_palette  # noqa: E402
+
 NUM_VOC_CLASSES = 20
 OUT_DIR = 'SegmentationClassAug'
 
-
-def voc_palette() -> List[int]:
-    """The 256-entry VOC colour map, flattened (768 ints): the bit-interleaved
-    ``labelcolormap`` of the VOC devkit (0 black, 1 (128, 0, 0), ...,
-    255 (224, 224, 192))."""
-    palette = []
-    for i in range(256):
-        c, r, g, b = i, 0, 0, 0
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        palette += [r, g, b]
-    return palette
 
 
 def read_sbd_class_map(path: str) -> np.ndarray:

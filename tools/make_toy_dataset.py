@@ -28,28 +28,18 @@ import argparse
 import json
 import os
 import os.path as osp
+import sys
 import xml.etree.ElementTree as ET
 
 import cv2
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from bombo.datasets.partial_voc import voc_palette  # noqa: E402
+
 CLASSES = ('rectangle', 'ellipse', 'triangle')
 
-
-def voc_palette():
-    """The 256-entry VOC colour palette (index 255 is the ignore colour)."""
-    palette = np.zeros((256, 3), dtype=np.uint8)
-    for i in range(256):
-        c, r, g, b = i, 0, 0, 0
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        palette[i] = (r, g, b)
-    palette[255] = (224, 224, 192)
-    return palette.flatten().tolist()
 
 
 def textured_background(rng, size):

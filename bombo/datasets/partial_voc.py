@@ -32,6 +32,23 @@ VOC_CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car',
                'train', 'tvmonitor')
 
 
+def voc_palette() -> List[int]:
+    """The VOC devkit's colour map (``labelcolormap``, bit-interleaved),
+    flattened to 768 ints for ``PIL.Image.putpalette``: 0 black, 1
+    (128, 0, 0), ..., 255 the void colour (224, 224, 192). The palette of
+    every VOC ``SegmentationClass`` / ``SegmentationObject`` PNG."""
+    palette = []
+    for i in range(256):
+        c, r, g, b = i, 0, 0, 0
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        palette += [r, g, b]
+    return palette
+
+
 def check_ann_task(ann_task: str) -> str:
     if ann_task not in ANN_TASKS:
         raise ValueError(f'ann_task must be one of {ANN_TASKS}, '

@@ -93,6 +93,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from bombo.datasets.partial_voc import voc_palette
+
 VOC_CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car',
                'cat', 'chair', 'cow', 'diningtable', 'dog', 'horse',
                'motorbike', 'person', 'pottedplant', 'sheep', 'sofa',
@@ -170,20 +172,6 @@ MAT_HEADER = b'MATLAB 5.0 MAT-file, Platform: posix, written by ' \
 # ---------------------------------------------------------------------------
 # small helpers
 # ---------------------------------------------------------------------------
-def voc_palette() -> List[int]:
-    """The VOC devkit's ``labelcolormap`` (bit-interleaved), flattened to
-    768 ints; index 255 is the void colour (224, 224, 192)."""
-    palette = []
-    for i in range(256):
-        c, r, g, b = i, 0, 0, 0
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        palette += [r, g, b]
-    return palette
-
 
 class Deck:
     """Draws items from shuffled copies of ``items``: any run of

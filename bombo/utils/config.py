@@ -11,9 +11,10 @@ branch) and for the class list (``metainfo``) of every dataset.
 :func:`resolve_config` makes the top-level values win. Base files that build
 dicts from a value also record the value they used (a *marker*):
 
-* ``base_data_root``: every string of the config that starts with it (dataset
-  roots, annotation files, evaluator ``ann_file``, ``pseudo_mask_dir``, box
-  label files) is re-rooted at ``data_root``;
+* ``base_data_root`` (a path, or a list of them when a derived config builds
+  dicts of its own on top of a base's): every string of the config that
+  starts with it (dataset roots, annotation files, evaluator ``ann_file``,
+  ``pseudo_mask_dir``, box label files) is re-rooted at ``data_root``;
 * ``base_num_classes``: every ``num_classes`` under ``model`` that still holds
   the marker's value takes the top-level ``num_classes``;
 * ``base_metainfo``: every dataset whose ``metainfo`` still equals the marker
@@ -114,15 +115,20 @@ def resolve_config(cfg: Config, cfg_options: Optional[dict] = None
 
 
 def _resolve_data_root(cfg: Config) -> None:
-    new, old = cfg.get('data_root'), cfg.get('base_data_root')
-    if not isinstance(new, str) or not isinstance(old, str) or new == old:
+    new, olds = cfg.get('data_root'), cfg.get('base_data_root')
+    if isinstance(olds, str):
+        olds = [olds]
+    if not isinstance(new, str) or not olds:
         return
-    keep = {k: cfg[k] for k in ('data_root', 'base_data_root', 'work_dir')
-            if k in cfg}
-    for key in list(cfg.keys()):
-        if key in keep:
-            continue
-        cfg[key] = _replace_strings(cfg[key], old, new)
+    # a config that builds dicts from its own data_root on top of a base
+    # lists both roots; the longest prefix is replaced first
+    olds = sorted({o for o in olds if isinstance(o, str) and o != new},
+                  key=len, reverse=True)
+    keep = ('data_root', 'base_data_root', 'work_dir')
+    for old in olds:
+        for key in list(cfg.keys()):
+            if key not in keep:
+                cfg[key] = _replace_strings(cfg[key], old, new)
     cfg['base_data_root'] = new
 
 

@@ -1,7 +1,7 @@
 # Table 5 "+ BoMBo" (r50_pafpn, voc): BoMBo paper, Sec. 4.4: Mask-for-Box
 # (refined, L, EMA teacher) and Box-for-Mask (all three losses), lambda = 2.
 # Make the pseudo-mask cache once before training:
-#   python tools/make_pseudo_masks.py THIS_CONFIG --workers 8
+#   python tools/make_pseudo_masks.py configs/bombo/bombo_r50_pafpn_voc.py --workers 8
 _base_ = './b4m/seg_att_object_r50_pafpn_voc.py'
 model = dict(
     seg_weight=2.0,  # lambda of Eq. 1

@@ -19,6 +19,7 @@ The only overrides are the ones the issue allows: pretrained initialisation
 off, and sizes (4 images per step, 2 iterations, no workers).
 """
 import glob
+import json
 import math
 import os
 import os.path as osp
@@ -275,3 +276,71 @@ def test_one_config_as_separate_processes(workspace):
     run([PY, 'tools/train.py', config, '--work-dir', wd, '--resume',
          '--cfg-options'] + options + ['train_cfg.max_iters=3'], workspace)
     assert osp.isfile(workspace / wd / 'iter_3.pth')
+
+
+def _own_data(workspace):
+    """A user's own data from the generated COCO files: one image folder,
+    a boxes-only json (no `segmentation`), a masks-only json (no `bbox` nor
+    `area` on most annotations) and a val json, with a class list of their
+    own (the categories present, renamed)."""
+    coco = workspace / 'data' / 'coco'
+    own = workspace / 'data' / 'my_data'
+    (own / 'annotations').mkdir(parents=True)
+    (own / 'images').mkdir()
+    jsons = {
+        'det_train': coco / 'annotations/partial/det_train.json',
+        'seg_train': coco / 'annotations/partial/seg_train.json',
+        'val': coco / 'annotations/instances_val2017.json'}
+    loaded = {k: json.loads(p.read_text()) for k, p in jsons.items()}
+    present = sorted({a['category_id'] for d in loaded.values()
+                      for a in d['annotations']})
+    names = {c: f'thing{i}' for i, c in enumerate(present)}
+    for key, d in loaded.items():
+        split_dir = 'val2017' if key == 'val' else 'train2017'
+        for im in d['images']:
+            dst = own / 'images' / im['file_name']
+            if not dst.exists():
+                os.symlink(coco / split_dir / im['file_name'], dst)
+        for i, a in enumerate(d['annotations']):
+            if key == 'det_train':
+                a.pop('segmentation', None)
+            elif key == 'seg_train' and i % 4:
+                a.pop('bbox')
+                a.pop('area')
+        d['categories'] = [dict(id=c, name=names[c], supercategory='x')
+                           for c in present]
+        (own / 'annotations' / f'{key}.json').write_text(json.dumps(d))
+    return tuple(names[c] for c in present)
+
+
+def test_own_coco_data_from_the_template(workspace, tools_in_process):
+    """docs/data_preparation.md, "Your own data": a copy of the template
+    with data_root and a class list, nothing else."""
+    train_tool, test_tool = tools_in_process
+    classes = _own_data(workspace)
+    user_cfg = workspace / 'my_configs' / 'mine.py'
+    user_cfg.parent.mkdir()
+    user_cfg.write_text(
+        "_base_ = '../configs/own_data/bombo_r18_fpn_own_coco.py'\n"
+        "data_root = 'data/my_data/'\n"
+        f"metainfo = dict(classes={classes!r})\n")
+    out = run([PY, 'tools/make_pseudo_masks.py', 'my_configs/mine.py',
+               '--workers', '1'], workspace)
+    assert 'data/my_data/pseudo_masks' in out and 'complete' in out
+    options = SIZES + NO_PRETRAINED
+    runner = train_tool.main(['my_configs/mine.py', '--work-dir',
+                              'work_dirs/mine', '--cfg-options'] + options)
+    assert runner.model.bbox_head.num_classes == len(classes)
+    assert runner.model.seg_head.num_classes == len(classes)
+    assert runner.train_dataloader.dataset.datasets[1].skipped[
+        'bbox taken from the mask'] > 0
+    metrics = test_tool.main(['my_configs/mine.py',
+                              'work_dirs/mine/iter_2.pth', '--work-dir',
+                              'work_dirs/mine/test', '--cfg-options'] +
+                             options)
+    _metrics_ok(metrics, 'coco')
+    assert f'seg/IoU_{classes[-1]}' in metrics
+    runner = train_tool.main(['my_configs/mine.py', '--work-dir',
+                              'work_dirs/mine', '--resume', '--cfg-options']
+                             + options + ['train_cfg.max_iters=3'])
+    assert runner.iter == 3

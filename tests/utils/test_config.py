@@ -82,3 +82,20 @@ def test_unrelated_paths_are_not_rerooted():
         osp.join(ROOT, 'configs/bombo/m4b/refined_pretrained_r18_fpn_voc.py'),
         {'data_root': '/d/'})
     assert cfg.model.teacher.checkpoint.startswith('work_dirs/')
+
+
+def test_copy_of_the_own_data_template_moves_everything(tmp_path):
+    mine = tmp_path / 'mine.py'
+    template = osp.join(ROOT, 'configs/own_data/bombo_r18_fpn_own_coco.py')
+    mine.write_text(f"_base_ = ['{template}']\n"
+                    "data_root = '/srv/shapes/'\n"
+                    "metainfo = dict(classes=('a', 'b', 'c', 'd'))\n")
+    cfg = load_config(str(mine))
+    for path, d in iter_datasets(cfg):
+        assert d.data_root == '/srv/shapes/', path
+        assert d.metainfo['classes'] == ('a', 'b', 'c', 'd'), path
+    det = cfg.train_dataloader.dataset.datasets[0]
+    assert det.pipeline[2].pseudo_mask_dir == '/srv/shapes/pseudo_masks/'
+    assert cfg.val_evaluator[0].ann_file == '/srv/shapes/annotations/val.json'
+    assert cfg.model.bbox_head.num_classes == 4
+    assert cfg.model.m4b.refiner.num_classes == 4

@@ -37,6 +37,7 @@ import sys
 import xml.etree.ElementTree as ET
 
 import numpy as np
+from mmengine.config import DictAction
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
@@ -101,14 +102,17 @@ class CheckpointTeacher:
     """Predictions of a trained detector (mmdet ``init_detector`` +
     ``inference_detector``), as boxes and (N, num_classes) scores."""
 
-    def __init__(self, config, checkpoint, device='cpu'):
+    def __init__(self, config, checkpoint, device='cpu', cfg_options=None):
         try:  # registers bombo's modules for bombo configs
             import bombo  # noqa: F401
         except ImportError as e:
             print(f'warning: bombo not importable ({e}); plain mmdet '
                   'configs still work')
         from mmdet.apis import init_detector
-        self.model = init_detector(config, checkpoint, device=device)
+
+        from bombo.utils.config import load_config
+        self.model = init_detector(load_config(config, cfg_options),
+                                   checkpoint, device=device)
 
     def __call__(self, img_path, num_classes):
         import torch
@@ -228,6 +232,8 @@ def main(argv=None):
     parser.add_argument('--split', default='seg_train')
     parser.add_argument('--config')
     parser.add_argument('--checkpoint')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of --config, key=value')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--synthetic-teacher', action='store_true',
                         help='jittered ground truth instead of a detector')
@@ -247,7 +253,7 @@ def main(argv=None):
     teacher = None
     if not args.synthetic_teacher:
         teacher = CheckpointTeacher(args.config, args.checkpoint,
-                                    args.device)
+                                    args.device, args.cfg_options)
     result = evaluate(args.data, args.split, teacher, args.seed,
                       args.max_images, args.ut_thr,
                       m4b_cfg=json.loads(args.m4b_cfg),

@@ -21,6 +21,7 @@ import sys
 
 import cv2
 import numpy as np
+from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
@@ -99,6 +100,8 @@ def main(argv=None):
     parser.add_argument('--out-dir', default='work_dirs/vis_mask_for_box')
     parser.add_argument('--config')
     parser.add_argument('--checkpoint')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of --config, key=value')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--synthetic-teacher', action='store_true')
     parser.add_argument('--only-changed', action='store_true',
@@ -111,7 +114,7 @@ def main(argv=None):
         parser.error('give either --config and --checkpoint, or '
                      '--synthetic-teacher')
     teacher = None if args.synthetic_teacher else CheckpointTeacher(
-        args.config, args.checkpoint, args.device)
+        args.config, args.checkpoint, args.device, args.cfg_options)
     os.makedirs(args.out_dir, exist_ok=True)
     ids = read_split(args.data, args.split)
     rng = np.random.default_rng(args.seed)

@@ -95,7 +95,8 @@ def b4m_seg(bb, ds):
     return f"""# Table 4 "+ L_S" ({bb}, {ds}): BoMBo paper, Sec. 3.3: cross-entropy
 # on the GrabCut pseudo-masks of the detection-annotated images.
 # Make the pseudo-mask cache once before training:
-#   python tools/make_pseudo_masks.py THIS_CONFIG --workers 8
+#   python tools/make_pseudo_masks.py configs/bombo/b4m/seg_{bb}_{ds}.py --workers 8
+# (one cache per dataset, shared by every B4M / BoMBo config of it)
 _base_ = [
     '../../_base_/models/mtl_{bb}.py',
     '../../_base_/datasets/{ds}_partial_b4m.py',
@@ -136,7 +137,7 @@ def bombo(bb, ds):
     return f"""# Table 5 "+ BoMBo" ({bb}, {ds}): BoMBo paper, Sec. 4.4: Mask-for-Box
 # (refined, L, EMA teacher) and Box-for-Mask (all three losses), lambda = 2.
 # Make the pseudo-mask cache once before training:
-#   python tools/make_pseudo_masks.py THIS_CONFIG --workers 8
+#   python tools/make_pseudo_masks.py configs/bombo/bombo_{bb}_{ds}.py --workers 8
 _base_ = './b4m/seg_att_object_{bb}_{ds}.py'
 model = dict(
     seg_weight=2.0,  # lambda of Eq. 1

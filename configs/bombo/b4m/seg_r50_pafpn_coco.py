@@ -1,7 +1,8 @@
 # Table 4 "+ L_S" (r50_pafpn, coco): BoMBo paper, Sec. 3.3: cross-entropy
 # on the GrabCut pseudo-masks of the detection-annotated images.
 # Make the pseudo-mask cache once before training:
-#   python tools/make_pseudo_masks.py THIS_CONFIG --workers 8
+#   python tools/make_pseudo_masks.py configs/bombo/b4m/seg_r50_pafpn_coco.py --workers 8
+# (one cache per dataset, shared by every B4M / BoMBo config of it)
 _base_ = [
     '../../_base_/models/mtl_r50_pafpn.py',
     '../../_base_/datasets/coco_partial_b4m.py',

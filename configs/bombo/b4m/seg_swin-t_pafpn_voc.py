@@ -1,7 +1,8 @@
 # Table 4 "+ L_S" (swin-t_pafpn, voc): BoMBo paper, Sec. 3.3: cross-entropy
 # on the GrabCut pseudo-masks of the detection-annotated images.
 # Make the pseudo-mask cache once before training:
-#   python tools/make_pseudo_masks.py THIS_CONFIG --workers 8
+#   python tools/make_pseudo_masks.py configs/bombo/b4m/seg_swin-t_pafpn_voc.py --workers 8
+# (one cache per dataset, shared by every B4M / BoMBo config of it)
 _base_ = [
     '../../_base_/models/mtl_swin-t_pafpn.py',
     '../../_base_/datasets/voc_partial_b4m.py',
