@@ -344,3 +344,22 @@ def test_own_coco_data_from_the_template(workspace, tools_in_process):
                               'work_dirs/mine', '--resume', '--cfg-options']
                              + options + ['train_cfg.max_iters=3'])
     assert runner.iter == 3
+
+
+def test_coco_config_reports_bbox_keys_without_any_detection(
+        workspace, tools_in_process):
+    """mmdet's CocoMetric returns no bbox key at all when nothing is
+    detected; the COCO configs' FastCocoMetric reports 0.0."""
+    train_tool, test_tool = tools_in_process
+    ckpt = 'work_dirs/mtl_r18_fpn_coco/iter_2.pth'
+    options = SIZES + NO_PRETRAINED
+    if not osp.isfile(ckpt):
+        train_tool.main(['configs/bombo/mtl_r18_fpn_coco.py', '--work-dir',
+                         osp.dirname(ckpt), '--cfg-options'] + options)
+    metrics = test_tool.main(['configs/bombo/mtl_r18_fpn_coco.py', ckpt,
+                              '--work-dir', 'work_dirs/no_dets',
+                              '--cfg-options'] + options +
+                             ['model.test_cfg.score_thr=1.01'])
+    assert metrics['coco/bbox_mAP'] == 0.0
+    assert metrics['coco/bbox_mAP_50'] == 0.0
+    assert 'seg/mIoU' in metrics
