@@ -13,16 +13,29 @@ Python-loop implementation of the same algorithm
    2**30 subsets); then 100 components (vectorised only) and the exact power
    set for 8..16 components.
 
+3. Bounded cost (``docs/training_at_scale.md``): a 64x64 noise mask (20
+   classes + background, 3,190 connected components) with 4,000 random
+   predictions, and a one-class noise mask with 2,000+ components and 5,000
+   predictions (the dense teacher's maximum, 1,000 per FPN level), against
+   the version before the bounds (``--old-rev``, read from git): time and
+   peak numpy memory (tracemalloc), and the same outputs. With the default
+   cap (``max_references=2048``) the noise mask is not refined (its mask
+   boxes are returned, counted); ``max_references`` raised, it is refined.
+
 Both implementations are checked to agree on every image before timing.
 
 Usage::
 
     python benchmarks/bench_mask_for_box.py --data data/toy [--repeat 3]
+    python benchmarks/bench_mask_for_box.py --data data/toy --old-rev 1944034
 """
 import argparse
 import os.path as osp
+import subprocess
 import sys
 import time
+import tracemalloc
+import types
 
 import numpy as np
 
@@ -31,8 +44,8 @@ sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 from m4b_reference import reference_refine  # noqa: E402
 
-from bombo.models.task_modules.mask_for_box import \
-    refine_boxes_from_mask  # noqa: E402
+from bombo.models.task_modules.mask_for_box import (  # noqa: E402
+    mask_to_reference_boxes, refine_boxes_from_mask)
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..',
                             'tools', 'analysis_tools'))
@@ -82,6 +95,82 @@ def worst_case(n_side=(6, 5), size=128, n_pred=100, seed=0):
     return mask, boxes, scores
 
 
+def noise_case(size=64, num_classes=20, n_pred=4000, seed=0, fill=None):
+    """Uniform noise over background + ``num_classes`` classes (or, with
+    ``fill``, class 1 on that fraction of the pixels), random boxes of
+    1-20 px with uniform per-class scores."""
+    rng = np.random.default_rng(seed)
+    if fill is None:
+        mask = rng.integers(0, num_classes + 1, (size, size)).astype(np.uint8)
+    else:
+        mask = (rng.random((size, size)) < fill).astype(np.uint8)
+    xy = rng.uniform(0, size - 4, (n_pred, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(1, 20, (n_pred, 2))], 1)
+    return mask, boxes, rng.random((n_pred, num_classes))
+
+
+def old_module(rev):
+    """``mask_for_box.py`` as of git revision ``rev``, as a module."""
+    root = osp.join(osp.dirname(osp.abspath(__file__)), '..')
+    src = subprocess.run(
+        ['git', '-C', root, 'show',
+         f'{rev}:bombo/models/task_modules/mask_for_box.py'],
+        capture_output=True, text=True, check=True).stdout
+    mod = types.ModuleType(f'mask_for_box_{rev}')
+    exec(compile(src, mod.__name__, 'exec'), mod.__dict__)
+    return mod
+
+
+def _measure(fn, *args, **kw):
+    """(seconds, peak MB of numpy allocations, result): timed without
+    tracemalloc, then run again under it."""
+    t = time.perf_counter()
+    res = fn(*args, **kw)
+    sec = time.perf_counter() - t
+    tracemalloc.start()
+    fn(*args, **kw)
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return sec, peak, res
+
+
+def bounded_cost(old_rev):
+    old = None
+    if old_rev:
+        try:
+            old = old_module(old_rev)
+        except (OSError, subprocess.CalledProcessError) as e:
+            print(f'  (no old version: {e})')
+    cases = [('noise 64x64, 20 classes', noise_case()),
+             ('noise 200x200, 1 class on 20 %', noise_case(200, 1, 5000,
+                                                           fill=0.2))]
+    for name, (mask, boxes, scores) in cases:
+        n_ref = len(mask_to_reference_boxes(mask)[0])
+        print(f'{name}: {n_ref} components, {len(boxes)} predictions')
+        t_cap, m_cap, r_cap = _measure(refine_boxes_from_mask, mask, boxes,
+                                       scores)
+        print(f'  bounded, default cap: {t_cap:8.2f} s {m_cap:8.1f} MB '
+              f'(skipped={r_cap.stats["skipped_too_many_references"]})')
+        t_new, m_new, r_new = _measure(refine_boxes_from_mask, mask, boxes,
+                                       scores, max_references=10**6)
+        print(f'  bounded, refined:     {t_new:8.2f} s {m_new:8.1f} MB '
+              f'(shortlist {r_new.stats["n_shortlist"]}, largest pair block '
+              f'{r_new.stats["max_pair_block"]})')
+        if old is None:
+            continue
+        t_old, m_old, r_old = _measure(old.refine_boxes_from_mask, mask,
+                                       boxes, scores)
+        same = (np.array_equal(r_old.boxes, r_new.boxes)
+                and np.array_equal(r_old.labels, r_new.labels)
+                and np.array_equal(r_old.scores, r_new.scores)
+                and np.array_equal(r_old.cases, r_new.cases))
+        print(f'  old ({old_rev}):     {t_old:8.2f} s {m_old:8.1f} MB '
+              f'(same outputs as refined: {same})')
+        print(f'  ratio old / refined: time x{t_old / t_new:.1f}, memory '
+              f'x{m_old / m_new:.1f}; old / default cap: time '
+              f'x{t_old / t_cap:.0f}')
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--data', default='data/toy')
@@ -89,6 +178,10 @@ def main(argv=None):
     parser.add_argument('--max-images', type=int, default=400)
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--old-rev', default='',
+                        help='git revision of the version to compare with on '
+                        'the bounded-cost cases (1944034: before the bounds); '
+                        'empty: the new version only')
     args = parser.parse_args(argv)
 
     ids = read_split(args.data, args.split)[:args.max_images]
@@ -109,6 +202,11 @@ def main(argv=None):
     print(f'  vectorised   {1e3 * t_fast / n:8.3f} ms/image')
     print(f'  python loops {1e3 * t_ref / n:8.3f} ms/image')
     print(f'  speed ratio (loops / vectorised): {t_ref / t_fast:.2f}x')
+    if args.old_rev:
+        old_refine = old_module(args.old_rev).refine_boxes_from_mask
+        t_old = _time(old_refine, cases, args.repeat)
+        print(f'  old vectorised ({args.old_rev}) {1e3 * t_old / n:8.3f} '
+              f'ms/image (old / new: {t_old / t_fast:.2f}x)')
 
     mask, boxes, scores = worst_case()
     _check_same([(mask, boxes, scores)])
@@ -140,6 +238,8 @@ def main(argv=None):
         r = refine_boxes_from_mask(m, b, s, **kw)
         print(f'  {n_comp:2d} components: {r.stats["n_merge_subsets"]:6d} '
               f'subsets {1e3 * t:9.1f} ms/image')
+    print('bounded cost (time; peak numpy memory, tracemalloc):')
+    bounded_cost(args.old_rev)
 
 
 if __name__ == '__main__':

@@ -7,7 +7,9 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=2000,
+    # CheckpointHook that writes to a temporary file and renames it, and
+    # deletes old checkpoints only after (bombo/engine/atomic_checkpoint.py)
+    checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=2000,
                     max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='DetVisualizationHook'))

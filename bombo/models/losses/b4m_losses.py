@@ -32,6 +32,56 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 from torch import Tensor
 
+from .precision import autocast_disabled, fp32_loss
+
+
+class _OneHotSquaredError(torch.autograd.Function):
+    """Per pixel ``||onehot(t) - alpha||^2`` without the one-hot.
+
+    ``= sum_c alpha_c^2 - alpha_t^2 + (1 - alpha_t)^2`` in fp32 (fp64 for
+    fp64 maps). The sum of squares is a reduction, without a full-size
+    temporary; the gradient ``2 g (alpha_c - [c == t])`` is the one
+    full-size tensor, in alpha's dtype. For fp16/bf16 maps both are
+    computed in fp32 one image at a time (the CPU kernels would otherwise
+    make an fp32 copy of the whole input).
+    """
+
+    @staticmethod
+    def forward(ctx, alpha: Tensor, target: Tensor) -> Tensor:
+        # target: (B, 1, H, W) long class of every pixel (ignored ones: any)
+        dtype = torch.promote_types(alpha.dtype, torch.float32)
+        alpha_t = alpha.gather(1, target)[:, 0].to(dtype)
+        if alpha.dtype == dtype:
+            norm = torch.linalg.vector_norm(alpha, dim=1)
+        else:  # the CPU upcasts a whole half input first: one image a time
+            norm = torch.stack([
+                torch.linalg.vector_norm(a, dim=0, dtype=dtype) for a in alpha
+            ])
+        ctx.save_for_backward(alpha, target, alpha_t)
+        return norm * norm - alpha_t * alpha_t + (1 - alpha_t)**2
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        alpha, target, alpha_t = ctx.saved_tensors
+        g2 = (2 * grad.to(alpha_t.dtype))[:, None]
+        grad_alpha = torch.empty_like(alpha,
+                                      memory_format=torch.contiguous_format)
+        if alpha.dtype == g2.dtype:
+            torch.mul(alpha, g2, out=grad_alpha)
+        else:  # mixed dtypes: the CPU casts whole inputs; one image a time
+            for i in range(len(alpha)):
+                torch.mul(alpha[i], g2[i], out=grad_alpha[i])
+        # the target channel: 2 g (alpha_t - 1), written through flat indices
+        # (scatter_ along the channels copies a half tensor on the CPU)
+        b, c, h, w = alpha.shape
+        pixels = torch.arange(h * w, device=alpha.device).view(1, h, w)
+        images = torch.arange(b, device=alpha.device).view(b, 1, 1)
+        flat = (images * c + target[:, 0]) * (h * w) + pixels
+        grad_alpha.view(-1).index_put_(
+            (flat.view(-1), ),
+            (g2[:, 0] * (alpha_t - 1)).to(alpha.dtype).view(-1))
+        return grad_alpha, None
+
 
 def attention_mse_loss(alpha: Tensor, box_mask: Tensor,
                        ignore_index: int = 255) -> Tensor:
@@ -43,13 +93,21 @@ def attention_mse_loss(alpha: Tensor, box_mask: Tensor,
     pixel when nothing is ignored, which is Eq. 3 exactly; ignored pixels
     are e.g. batch padding). All pixels ignored gives 0 (with a graph).
 
+    The one-hot target is never built: per pixel of target class t,
+    ``||M^b_i - alpha_i||^2 = sum_c alpha_c^2 - alpha_t^2 + (1 - alpha_t)^2``
+    (the same value and gradient), so no int64 ``(B, H, W, C+1)`` one-hot
+    (3 GB on COCO at batch 32, 384 px) and no full-size temporary in the
+    forward pass; the backward pass makes one tensor, the gradient. Counts,
+    squares and the mean are fp32 for fp16/bf16 maps too (AMP), without an
+    fp32 copy of the maps; the loss is fp32.
+
     Args:
         alpha (Tensor): ``(B, C+1, H, W)`` attention maps.
         box_mask (Tensor): ``(B, H, W)`` or ``(B, 1, H, W)`` integer M^b.
         ignore_index (int): label of ignored pixels.
 
     Returns:
-        Tensor: scalar loss.
+        Tensor: scalar fp32 loss (fp64 for fp64 maps).
     """
     if box_mask.ndim == 4:
         box_mask = box_mask[:, 0]
@@ -58,18 +116,20 @@ def attention_mse_loss(alpha: Tensor, box_mask: Tensor,
         raise ValueError(f'alpha {tuple(alpha.shape)} and box mask '
                          f'{tuple(box_mask.shape)} do not match: expected '
                          '(B, C+1, H, W) and (B, H, W)')
-    if not bool(torch.isfinite(alpha).all()):
-        raise ValueError('non-finite attention maps passed to the attention '
-                         'loss; the network has diverged')
     box_mask = box_mask.long()
     valid = box_mask != ignore_index
     num_ch = alpha.shape[1]
     if bool(((box_mask < 0) | (box_mask >= num_ch))[valid].any()):
         raise ValueError(f'box mask labels must be in 0..{num_ch - 1} or '
                          f'{ignore_index}')
-    target = F.one_hot(torch.where(valid, box_mask, 0), num_ch)
-    target = target.permute(0, 3, 1, 2).to(alpha.dtype)
-    sq = ((target - alpha)**2).sum(dim=1)  # (B, H, W)
+    target = torch.where(valid, box_mask, 0)[:, None]
+    with autocast_disabled([alpha.device.type]):
+        sq = _OneHotSquaredError.apply(alpha, target)  # (B, H, W)
+    # a non-finite alpha anywhere (ignored pixels too) makes its pixel's
+    # sum of squares non-finite: checked on the (B, H, W) map
+    if not bool(torch.isfinite(sq).all()):
+        raise ValueError('non-finite attention maps passed to the attention '
+                         'loss; the network has diverged')
     return (sq * valid).sum() / valid.sum().clamp_min(1)
 
 
@@ -129,6 +189,7 @@ def _box_cells(box: Sequence[float], scale_x: float, scale_y: float, h: int,
     return c0, r0, c1, r1
 
 
+@fp32_loss
 def box_query_embeddings(feats: Tensor,
                          logits: Tensor,
                          gt_bboxes: List[Tensor],
@@ -213,6 +274,7 @@ def box_query_embeddings(feats: Tensor,
             counts)
 
 
+@fp32_loss
 def sample_bank_triplets(queries: Tensor,
                          labels: Tensor,
                          bank_keys: Tensor,
@@ -321,6 +383,7 @@ class ObjectTripletLoss(nn.Module):
         self.loss_weight = loss_weight
         self.loss_name = loss_name
 
+    @fp32_loss
     def forward(self,
                 feats: Tensor,
                 logits: Tensor,

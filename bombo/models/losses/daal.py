@@ -51,9 +51,11 @@ import torch.nn as nn
 from torch import Tensor
 
 from mmdet.registry import MODELS
+from .precision import fp32_loss
 from .triplet import check_embeddings
 
 
+@fp32_loss
 def class_line_segments(embeddings: Tensor, labels: Tensor,
                         kappa: float = 1.0):
     """Per-class centroid, unit direction and half-length (see module doc).
@@ -92,6 +94,7 @@ def class_line_segments(embeddings: Tensor, labels: Tensor,
     return classes, counts, centroids, directions, half_lengths, inverse
 
 
+@fp32_loss
 def point_segment_distances(x: Tensor, centroids: Tensor, directions: Tensor,
                             half_lengths: Tensor) -> Tensor:
     """Distances from points to segments ``mu + t u, |t| <= l``.
@@ -114,6 +117,7 @@ def point_segment_distances(x: Tensor, centroids: Tensor, directions: Tensor,
     return torch.sqrt(sq + zero.to(sq.dtype) * 1e-16) * (~zero).to(sq.dtype)
 
 
+@fp32_loss
 def daal_loss(embeddings: Tensor, labels: Tensor, margin: float = 0.5,
               kappa: float = 1.0, intra_weight: float = 1.0,
               return_parts: bool = False):

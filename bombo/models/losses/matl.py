@@ -22,9 +22,11 @@ import torch.nn as nn
 from torch import Tensor
 
 from mmdet.registry import MODELS
+from .precision import fp32_loss
 from .triplet import triplet_loss
 
 
+@fp32_loss
 def matl_loss(embeddings: Tensor,
               class_labels: Tensor,
               box_labels: Tensor,

@@ -46,6 +46,7 @@ from torch import Tensor
 
 from mmdet.registry import MODELS
 from .matl import matl_loss
+from .precision import fp32_loss
 
 
 def tg_matl_relevance(normed_box_features: np.ndarray,
@@ -115,6 +116,7 @@ def tg_matl_selection_mask(scores: Tensor,
     return mask
 
 
+@fp32_loss
 def tg_matl_loss(embeddings: Tensor,
                  class_labels: Tensor,
                  box_labels: Tensor,

@@ -44,6 +44,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from mmdet.registry import MODELS
+from .precision import fp32_loss
 
 REDUCTIONS = ('mean_positive', 'mean', 'sum')
 
@@ -68,6 +69,7 @@ def check_embeddings(embeddings: Tensor, labels: Tensor) -> None:
                          'loss; the upstream network has diverged')
 
 
+@fp32_loss
 def pairwise_distances(embeddings: Tensor, squared: bool = False) -> Tensor:
     """Euclidean distance matrix with a gradient that is finite at 0.
 
@@ -152,6 +154,7 @@ def _batch_all_counts(dist: Tensor, pos: Tensor, neg: Tensor,
     return w_pos, w_neg, num_valid
 
 
+@fp32_loss
 def batch_all_triplet_loss_from_distances(
         dist: Tensor, pos: Tensor, neg: Tensor, margin: float = 0.1,
         reduction: str = 'mean_positive') -> Tuple[Tensor, Dict[str, Tensor]]:
@@ -190,6 +193,7 @@ def batch_all_triplet_loss_from_distances(
     return total, dict(num_triplets=num_valid, num_positive=num_active)
 
 
+@fp32_loss
 def batch_all_triplet_loss(embeddings: Tensor,
                            labels: Tensor,
                            margin: float = 0.1,
@@ -248,6 +252,7 @@ def batch_hard_triplet_miner(dist: Tensor, pos: Tensor,
     return anchors, hardest_pos[anchors], hardest_neg[anchors]
 
 
+@fp32_loss
 def triplet_margin_loss_from_indices(dist: Tensor, anchors: Tensor,
                                      positives: Tensor, negatives: Tensor,
                                      margin: float = 0.1,
@@ -278,6 +283,7 @@ def triplet_margin_loss_from_indices(dist: Tensor, anchors: Tensor,
                        num_positive=num_active)
 
 
+@fp32_loss
 def batch_hard_triplet_loss(embeddings: Tensor,
                             labels: Tensor,
                             margin: float = 0.1,

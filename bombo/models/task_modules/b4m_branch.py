@@ -116,8 +116,9 @@ class BoxForMaskBranch(nn.Module):
         keys, labels = segmentation_keys(outs['feats'].float(),
                                          stack_maps(samples, 'gt_sem_seg'),
                                          mode=self.key_mode)
-        if len(keys):
-            self.bank.push(keys, labels)
+        # always: under DDP the push is a collective (the bank gathers the
+        # keys of every rank), so a rank without keys still takes part
+        self.bank.push(keys, labels)
 
     def loss(self, detector, x: Tuple[Tensor], inputs: Tensor,
              samples: SampleList) -> Dict[str, Tensor]:

@@ -10,7 +10,12 @@ Implements Algorithm 1 ("Mask-for-Box matching and refining") of
 
 The public entry point is :func:`refine_boxes_from_mask`, a pure numpy function
 (OpenCV connected components, float64 IoU matrices); it knows nothing of
-models or runners. See ``docs/mask_for_box.md``.
+models or runners. See ``docs/mask_for_box.md``. Its cost is bounded: the
+reference x prediction arrays are built in blocks of at most
+``chunk_pairs`` pairs, the NMS runs per class without an IoU matrix over the
+whole shortlist, and beyond ``max_references`` components (or
+``max_predictions`` predictions) an image is skipped (the top predictions
+are kept), counted and logged (``docs/training_at_scale.md``).
 
 Coordinate convention (everywhere in this module): boxes are ``xyxy`` in
 pixels of the mask, ``x2``/``y2`` exclusive, i.e. a connected component whose
@@ -20,6 +25,7 @@ produces from 1-based inclusive VOC boxes (``xmin - 1, ymin - 1, xmax, ymax``)
 and what ``mmcv.ops.nms`` (``offset=0``) and mmdet's ``bbox_overlaps``
 (``use_legacy_coordinate=False``) assume.
 """
+import logging
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
@@ -75,7 +81,10 @@ def _to_numpy(x, name: str) -> np.ndarray:
     if x is None:
         raise ValueError(f'{name} must not be None')
     if hasattr(x, 'detach'):  # torch.Tensor, without importing torch
-        x = x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        if x.is_floating_point() and x.element_size() < 4:
+            x = x.float()  # fp16 / bf16 (AMP teacher): numpy has no bf16
+        x = x.numpy()
     return np.asarray(x)
 
 
@@ -306,7 +315,10 @@ def merge_subsets(boxes: np.ndarray,
     level = np.eye(n, dtype=bool)
     out, count = [], 0
     while True:
-        frontier = (level.astype(np.int32) @ adj.astype(np.int32) > 0) & ~level
+        # boxes adjacent to a member and not members; every row of a level
+        # has the same number of members, so (m, size, n) without a matmul
+        members = np.nonzero(level)[1].reshape(len(level), -1)
+        frontier = adj[members].any(1) & ~level
         rows, cols = np.nonzero(frontier)
         if len(rows) == 0:
             break
@@ -366,7 +378,7 @@ def merged_boxes(boxes: np.ndarray,
 
 
 def class_aware_nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
-                    iou_thr: float) -> np.ndarray:
+                    iou_thr: float, dense_limit: int = 256) -> np.ndarray:
     """Greedy NMS per label, deterministic on ties (Algorithm 1, line 36).
 
     Boxes are visited by score (descending) and, among equal scores, by index
@@ -376,6 +388,12 @@ def class_aware_nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
     the rest of the algorithm, and without mmcv's torch round trip, which
     cost more than the whole refinement on small shortlists.
 
+    Bounded cost: the boxes are split by label first (boxes of different
+    labels never interact), and a label with more than ``dense_limit`` boxes
+    compares each kept box with the remaining ones only (memory linear in
+    the number of boxes) instead of building its IoU matrix. The IoU values,
+    and so the kept boxes, are the same either way.
+
     Returns:
         np.ndarray: kept indices, ordered by (score desc, index).
     """
@@ -383,15 +401,55 @@ def class_aware_nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
     order = np.lexsort((np.arange(n), -np.asarray(scores)))
     if n <= 1:
         return order.astype(np.int64)
-    over = (box_iou(boxes, boxes) > iou_thr) & (
-        labels[:, None] == labels[None, :])
-    suppressed = np.zeros(n, bool)
+    kept = np.zeros(n, bool)
+    for lab in np.unique(labels):
+        idx = order[labels[order] == lab]  # this label, in visiting order
+        kept[idx[_greedy_nms(boxes[idx], iou_thr, dense_limit)]] = True
+    return order[kept[order]].astype(np.int64)
+
+
+def _greedy_nms(boxes: np.ndarray, iou_thr: float,
+                dense_limit: int) -> np.ndarray:
+    """Greedy NMS of boxes given in visiting order; kept positions."""
+    n = len(boxes)
+    if n <= dense_limit:
+        over = box_iou(boxes, boxes) > iou_thr
+        suppressed = np.zeros(n, bool)
+        keep = []
+        for i in range(n):
+            if not suppressed[i]:
+                keep.append(i)
+                suppressed |= over[i]
+        return np.array(keep, np.int64)
+    alive = np.ones(n, bool)
     keep = []
-    for i in order:
-        if not suppressed[i]:
-            keep.append(i)
-            suppressed |= over[i]
+    for i in range(n):
+        if not alive[i]:
+            continue
+        keep.append(i)
+        rest = i + 1 + np.nonzero(alive[i + 1:])[0]
+        if len(rest):
+            alive[rest[box_iou(boxes[i], boxes[rest])[0] > iou_thr]] = False
     return np.array(keep, np.int64)
+
+
+def _best_match(boxes: np.ndarray, preds: np.ndarray,
+                chunk_pairs: int) -> Tuple[np.ndarray, np.ndarray]:
+    """For each box the prediction of maximum IoU (ties: lowest index) and
+    that IoU, in row blocks of at most ``chunk_pairs`` pairs."""
+    step = max(1, chunk_pairs // max(1, len(preds)))
+    best = np.zeros(len(boxes), np.int64)
+    best_iou = np.zeros(len(boxes))
+    for r0 in range(0, len(boxes), step):
+        iou = box_iou(boxes[r0:r0 + step], preds)
+        best[r0:r0 + step] = np.argmax(iou, 1)
+        best_iou[r0:r0 + step] = iou[np.arange(len(iou)), best[r0:r0 + step]]
+    return best, best_iou
+
+
+def _log_skip(message: str) -> None:
+    from mmengine.logging import print_log
+    print_log(message, logger='current', level=logging.WARNING)
 
 
 def _clean_predictions(pred_boxes, pred_scores, num_classes, height, width,
@@ -432,6 +490,75 @@ def _clean_predictions(pred_boxes, pred_scores, num_classes, height, width,
     return clipped[valid], scores[valid]
 
 
+def _leftover_result(refs, labels_of, leftover_score, stats) -> M4BResult:
+    """Every reference as a leftover box (line 37 only)."""
+    return M4BResult(
+        boxes=refs.astype(np.float32),
+        labels=labels_of.astype(np.int64),
+        scores=np.full(len(refs), leftover_score, np.float32),
+        cases=np.full(len(refs), CASE_LEFTOVER, np.int64),
+        stats=stats)
+
+
+def _pair_cases(refs, labels_of, boxes, scores, chunk_pairs, stats, *,
+                split_score_thr, split_iou_thr, touch_ratio, split_bonus,
+                add_score_thr, add_iou_thr, score_cap, min_overlap_iou):
+    """Cases A (lines 9-18) and C (lines 28-35) of Algorithm 1 over every
+    (reference, prediction) pair, in blocks of references of at most
+    ``chunk_pairs`` pairs: the (K, N) and (K, N, 4) arrays are never whole.
+
+    Returns:
+        tuple: case A and case C shortlist entries, each ``(boxes (n, 4),
+        scores (n,), labels (n,))`` in ``np.nonzero`` order over (reference,
+        prediction); ``leftover`` (K,) bool (not split); ``matched`` (K,)
+        bool (a prediction with score > ``split_score_thr`` and IoU >
+        ``split_iou_thr``, for ``merge_unmatched_only``).
+    """
+    K, N = len(refs), len(boxes)
+    step = max(1, chunk_pairs // max(1, N))
+    split_out = ([], [], [])
+    add_out = ([], [], [])
+    leftover = np.ones(K, bool)
+    matched = np.zeros(K, bool)
+    for r0 in range(0, K, step):
+        block = slice(r0, min(K, r0 + step))
+        b_refs, b_labels = refs[block], labels_of[block]
+        stats['max_pair_block'] = max(stats['max_pair_block'],
+                                      len(b_refs) * N)
+        # (k, N) class-j score of every prediction for every reference
+        ref_scores = scores[:, b_labels].T if N else np.zeros((len(b_refs),
+                                                                0))
+        ious = box_iou(b_refs, boxes)
+        touch, crops = touch_and_crop(b_refs, boxes, touch_ratio)
+        overlaps = ious > min_overlap_iou
+
+        split = (ref_scores > split_score_thr) & (ious <= split_iou_thr) & \
+            overlaps & touch
+        r, k = np.nonzero(split)
+        split_out[0].append(crops[r, k])
+        split_out[1].append(np.minimum(score_cap,
+                                       ref_scores[r, k] + split_bonus))
+        split_out[2].append(b_labels[r])
+        leftover[block] = ~split.any(1)
+        matched[block] = ((ref_scores > split_score_thr) &
+                          (ious > split_iou_thr)).any(1)
+
+        good = ref_scores > add_score_thr
+        keep_ref = good & (ious >= add_iou_thr)
+        crop_ref = good & ~keep_ref & overlaps & touch
+        r, k = np.nonzero(keep_ref | crop_ref)
+        add_out[0].append(np.where(keep_ref[r, k][:, None], b_refs[r],
+                                   crops[r, k]))
+        add_out[1].append(ref_scores[r, k])
+        add_out[2].append(b_labels[r])
+
+    def cat(parts):
+        return (np.concatenate(parts[0]).reshape(-1, 4),
+                np.concatenate(parts[1]), np.concatenate(parts[2]))
+
+    return cat(split_out), cat(add_out), leftover, matched
+
+
 def refine_boxes_from_mask(sem_mask,
                            pred_boxes,
                            pred_scores,
@@ -458,7 +585,10 @@ def refine_boxes_from_mask(sem_mask,
                            max_merge_components: int = 8,
                            max_merge_subsets: int = 1024,
                            merge_adjacency_ratio: float = 0.2,
-                           connectivity: int = 8) -> M4BResult:
+                           connectivity: int = 8,
+                           max_references: int = 2048,
+                           max_predictions: int = 8192,
+                           chunk_pairs: int = 1 << 18) -> M4BResult:
     """Mask-for-Box matching and refining (BoMBo, Algorithm 1).
 
     References are the circumscribed rectangles of each class's connected
@@ -531,7 +661,20 @@ def refine_boxes_from_mask(sem_mask,
     Bounded cost: the power set of line 22 is exact for up to
     ``max_merge_components`` leftover boxes of one class; beyond, the bounded
     strategy of :func:`merge_subsets` is used (``stats['merge_bounded']``,
-    ``stats['merge_truncated']``).
+    ``stats['merge_truncated']``). The (references x predictions) arrays of
+    cases A and C are built ``chunk_pairs`` pairs at a time
+    (``stats['max_pair_block']``: the largest block) and the NMS runs per
+    class without a shortlist-wide IoU matrix (:func:`class_aware_nms`), so
+    memory is linear in the predictions and the shortlist; none of this
+    changes a result. Caps, which do (both far above real masks and dense
+    teacher outputs: VOC/COCO masks have tens of components, the dense
+    teacher keeps at most 1,000 boxes per FPN level): a mask with more than
+    ``max_references`` connected components (noise, a broken annotation) is
+    not refined: its circumscribed rectangles are returned as leftovers,
+    ``stats['skipped_too_many_references'] = True``, with a logged warning;
+    more than ``max_predictions`` predictions keeps the ``max_predictions``
+    of highest best-class score (in their order),
+    ``stats['n_predictions_over_cap']`` counts the others, also logged.
 
     Bad input: an empty mask, a mask of only ignore/background or no
     predictions give defined results (references become leftovers); NaN/inf
@@ -567,6 +710,12 @@ def refine_boxes_from_mask(sem_mask,
         merge_adjacency_ratio (float): box growth defining adjacency in the
             bounded strategy. Defaults to 0.2.
         connectivity (int): 4 or 8. Defaults to 8.
+        max_references (int): components beyond which the image is not
+            refined (see above). Defaults to 2048.
+        max_predictions (int): predictions kept at most, by best score.
+            Defaults to 8192.
+        chunk_pairs (int): reference-prediction pairs per block. Defaults
+            to 2**18.
 
     Returns:
         M4BResult: refined boxes (shortlist after NMS, by score) followed by
@@ -576,7 +725,8 @@ def refine_boxes_from_mask(sem_mask,
         'n_references': 0, 'n_predictions': 0, 'n_nan_scores': 0,
         'n_clipped_boxes': 0, 'n_invalid_boxes': 0, 'n_merge_subsets': 0,
         'merge_bounded': False, 'merge_truncated': False, 'n_shortlist': 0,
-        'n_leftover_deduped': 0
+        'n_leftover_deduped': 0, 'n_predictions_over_cap': 0,
+        'skipped_too_many_references': False, 'max_pair_block': 0
     }
     mask = _check_mask(sem_mask, ignore_index)
     height, width = mask.shape
@@ -596,33 +746,41 @@ def refine_boxes_from_mask(sem_mask,
             f'sem_mask holds classes {np.unique(ref_cls)} but pred_scores has '
             f'{n_cls} columns (detection labels 0..{n_cls - 1})')
 
-    K = len(refs)
-    # (K, N) class-j score of every prediction for every reference.
-    if len(boxes):
-        ref_scores = scores[:, labels_of].T
-    else:
-        ref_scores = np.zeros((K, 0))
-    ious = box_iou(refs, boxes)
-    touch, crops = touch_and_crop(refs, boxes, touch_ratio)
-    overlaps = ious > min_overlap_iou
+    if len(refs) > max_references:
+        stats['skipped_too_many_references'] = True
+        _log_skip(f'Mask-for-Box: {len(refs)} connected components > '
+                  f'max_references={max_references}; the mask boxes are used '
+                  'unrefined for this image')
+        return _leftover_result(refs, labels_of, leftover_score, stats)
+    if len(boxes) > max_predictions:
+        top = np.argsort(-scores.max(1), kind='stable')[:max_predictions]
+        top = np.sort(top)
+        stats['n_predictions_over_cap'] = len(boxes) - max_predictions
+        _log_skip(f'Mask-for-Box: {len(boxes)} predictions > max_predictions='
+                  f'{max_predictions}; the {stats["n_predictions_over_cap"]} '
+                  'of lowest score are dropped')
+        boxes, scores = boxes[top], scores[top]
 
     sl_boxes, sl_scores, sl_labels, sl_cases = [], [], [], []
+    # Cases A (lines 9-18) and C (lines 28-35) look at every (reference,
+    # prediction) pair: done in row blocks, in order (np.nonzero order).
+    split_parts, add_parts, leftover, matched = _pair_cases(
+        refs, labels_of, boxes, scores, chunk_pairs, stats,
+        split_score_thr=split_score_thr, split_iou_thr=split_iou_thr,
+        touch_ratio=touch_ratio, split_bonus=split_bonus,
+        add_score_thr=add_score_thr, add_iou_thr=add_iou_thr,
+        score_cap=score_cap, min_overlap_iou=min_overlap_iou)
 
     # A. Splitting case (lines 9-18).
-    split = (ref_scores > split_score_thr) & (ious <= split_iou_thr) & \
-        overlaps & touch
-    r, k = np.nonzero(split)
-    sl_boxes.append(crops[r, k])
-    sl_scores.append(np.minimum(score_cap, ref_scores[r, k] + split_bonus))
-    sl_labels.append(labels_of[r])
-    sl_cases.append(np.full(len(r), CASE_SPLIT))
-    leftover = ~split.any(1)
+    sl_boxes.append(split_parts[0])
+    sl_scores.append(split_parts[1])
+    sl_labels.append(split_parts[2])
+    sl_cases.append(np.full(len(split_parts[2]), CASE_SPLIT))
 
     # B. Merging case (lines 19-27).
     candidates = leftover.copy()
     if merge_unmatched_only:  # not matched as a whole in case A
-        candidates &= ~((ref_scores > split_score_thr) &
-                        (ious > split_iou_thr)).any(1)
+        candidates &= ~matched
     for j in np.unique(ref_cls[candidates]):
         idx = np.nonzero(candidates & (ref_cls == j))[0]
         subsets, info = merge_subsets(refs[idx], max_merge_components,
@@ -633,12 +791,10 @@ def refine_boxes_from_mask(sem_mask,
         if len(subsets) == 0 or len(boxes) == 0:
             continue
         merged, members = merged_boxes(refs[idx], subsets)
-        m_iou = box_iou(merged, boxes)
-        best = np.argmax(m_iou, 1)
+        best, best_iou = _best_match(merged, boxes, chunk_pairs)
         label = labels_of[idx[0]]
         best_score = scores[best, label]
-        ok = (best_score > merge_score_thr) & (
-            m_iou[np.arange(len(merged)), best] > merge_iou_thr)
+        ok = (best_score > merge_score_thr) & (best_iou > merge_iou_thr)
         sl_boxes.append(merged[ok])
         sl_scores.append(np.minimum(score_cap, best_score[ok] + merge_bonus))
         sl_labels.append(np.full(int(ok.sum()), label))
@@ -646,14 +802,10 @@ def refine_boxes_from_mask(sem_mask,
         leftover[idx[members[ok].any(0)]] = False
 
     # C. Adding well-predicted boxes (lines 28-35).
-    good = ref_scores > add_score_thr
-    keep_ref = good & (ious >= add_iou_thr)
-    crop_ref = good & ~keep_ref & overlaps & touch
-    r, k = np.nonzero(keep_ref | crop_ref)
-    sl_boxes.append(np.where(keep_ref[r, k][:, None], refs[r], crops[r, k]))
-    sl_scores.append(ref_scores[r, k])
-    sl_labels.append(labels_of[r])
-    sl_cases.append(np.full(len(r), CASE_ADD))
+    sl_boxes.append(add_parts[0])
+    sl_scores.append(add_parts[1])
+    sl_labels.append(add_parts[2])
+    sl_cases.append(np.full(len(add_parts[2]), CASE_ADD))
 
     sl_boxes = np.concatenate(sl_boxes).reshape(-1, 4)
     sl_scores = np.concatenate(sl_scores).astype(np.float64)
@@ -670,9 +822,12 @@ def refine_boxes_from_mask(sem_mask,
     # Line 37 (D): leftover references appended.
     lo = np.nonzero(leftover)[0]
     if dedupe_leftover and len(lo) and len(keep):
-        same = np.all(refs[lo][:, None, :] == out_boxes[None, :, :], -1) & (
-            labels_of[lo][:, None] == out_labels[None, :])
-        dup = same.any(1)
+        # same label and coordinates as a kept box (hashing, not an
+        # (L, M, 4) comparison; 0.0 == -0.0 and hash alike, as with ==)
+        kept_rows = set(map(tuple, np.column_stack(
+            [out_labels, out_boxes]).tolist()))
+        dup = np.array([row in kept_rows for row in map(tuple, np.column_stack(
+            [labels_of[lo], refs[lo]]).tolist())], bool)
         stats['n_leftover_deduped'] = int(dup.sum())
         lo = lo[~dup]
     return M4BResult(

@@ -19,18 +19,27 @@ class ClassMemoryBank(nn.Module):
     """FIFO queue of embeddings per class (keys of BoMBo's Eq. 4).
 
     The queues are buffers: they are saved in checkpoints (``state_dict``)
-    and follow ``.to(device)``. They are not synchronised across processes:
-    under DDP each process keeps the keys of its own batches (gather them
-    before :meth:`push` if a shared bank is wanted).
+    and follow ``.to(device)``.
+
+    Under DDP (``torch.distributed`` initialised, world size > 1) with
+    ``gather=True`` (default), :meth:`push` is a collective: the keys of
+    every rank are gathered (``mmengine.dist.all_gather``, counts first, so
+    ranks may push different numbers of keys, zero included) and queued in
+    rank order on every rank, so all ranks hold the same bank, the bank of
+    one process that saw the whole global batch. Every rank must therefore
+    call :meth:`push` at the same points, with zero keys if it has none.
+    Not distributed, it is a plain local push.
 
     Args:
         num_classes (int): number of classes ``C`` (labels ``0..C-1``).
         dim (int): embedding dimension ``D``.
         size_per_class (int): queue length per class; pushing more evicts
             the oldest keys.
+        gather (bool): gather the pushed keys across ranks.
     """
 
-    def __init__(self, num_classes: int, dim: int, size_per_class: int):
+    def __init__(self, num_classes: int, dim: int, size_per_class: int,
+                 gather: bool = True):
         super().__init__()
         if num_classes < 1 or dim < 1 or size_per_class < 1:
             raise ValueError('num_classes, dim and size_per_class must be '
@@ -38,6 +47,7 @@ class ClassMemoryBank(nn.Module):
         self.num_classes = num_classes
         self.dim = dim
         self.size_per_class = size_per_class
+        self.gather = gather
         self.register_buffer('keys',
                              torch.zeros(num_classes, size_per_class, dim))
         # next write position and number of valid keys, per class
@@ -49,8 +59,11 @@ class ClassMemoryBank(nn.Module):
     def push(self, embeddings: Tensor, labels: Tensor) -> None:
         """Append keys; the oldest of a full class queue are evicted.
 
+        With ``gather`` under DDP, a collective: the keys of all ranks are
+        pushed, rank 0's first (see the class docstring).
+
         Args:
-            embeddings (Tensor): ``(K, D)``; stored detached.
+            embeddings (Tensor): ``(K, D)``; stored detached. ``K`` may be 0.
             labels (Tensor): ``(K,)`` class indices ``0..C-1``, in the order
                 the keys are to be queued.
         """
@@ -64,6 +77,9 @@ class ClassMemoryBank(nn.Module):
                                or labels.max() >= self.num_classes):
             raise ValueError(f'labels must be in 0..{self.num_classes - 1}')
         embeddings = embeddings.detach().to(self.keys)
+        if self.gather:
+            embeddings, labels = gather_keys(embeddings,
+                                             labels.to(self.keys.device))
         for c in labels.unique().tolist():
             new = embeddings[labels == c][-self.size_per_class:]
             n = new.shape[0]
@@ -99,7 +115,36 @@ class ClassMemoryBank(nn.Module):
 
     def extra_repr(self) -> str:
         return (f'num_classes={self.num_classes}, dim={self.dim}, '
-                f'size_per_class={self.size_per_class}')
+                f'size_per_class={self.size_per_class}, gather={self.gather}')
+
+
+@torch.no_grad()
+def gather_keys(embeddings: Tensor, labels: Tensor) -> Tuple[Tensor, Tensor]:
+    """Keys and labels of every rank, concatenated in rank order (a
+    collective under DDP; the inputs unchanged when not distributed).
+
+    Ranks may hold different numbers of keys: the counts are gathered first
+    and every rank pads to the largest (``all_gather`` needs equal shapes).
+
+    Args:
+        embeddings (Tensor): ``(K, D)`` keys of this rank.
+        labels (Tensor): ``(K,)`` their labels.
+
+    Returns:
+        tuple: ``(keys (sum K, D), labels (sum K,))``.
+    """
+    from mmengine.dist import all_gather, get_world_size, is_distributed
+    if not is_distributed() or get_world_size() < 2:
+        return embeddings, labels
+    count = torch.tensor([embeddings.shape[0]], device=embeddings.device)
+    counts = [int(c) for c in all_gather(count)]
+    if max(counts) == 0:
+        return embeddings, labels
+    pad = max(counts) - embeddings.shape[0]
+    keys = all_gather(F.pad(embeddings, (0, 0, 0, pad)))
+    labs = all_gather(F.pad(labels, (0, pad)))
+    return (torch.cat([k[:n] for k, n in zip(keys, counts)]),
+            torch.cat([lab[:n] for lab, n in zip(labs, counts)]))
 
 
 @torch.no_grad()

@@ -338,3 +338,130 @@ def test_equivalence_many_components_bounded():
     scores = rng.random((30, 2))
     res = _compare(mask, boxes, scores, max_merge_subsets=40)
     assert res.stats['merge_bounded'] and res.stats['merge_truncated']
+
+
+# ------------------------------------------------------------ bounded cost
+from bench_mask_for_box import noise_case  # noqa: E402
+
+from bombo.models.task_modules import mask_for_box as m4b  # noqa: E402
+
+
+def _same_result(a, b):
+    for key in ('boxes', 'labels', 'scores', 'cases'):
+        np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
+
+
+def test_noise_mask_over_the_cap_is_skipped_counted_and_logged(monkeypatch):
+    """3,190 components (64x64 noise, 20 classes) and 4,000 predictions:
+    the version without bounds took 8 s and 3.4 GB; now beyond
+    ``max_references`` the mask boxes are returned unrefined, with a count
+    and a warning."""
+    logged = []
+    monkeypatch.setattr(m4b, '_log_skip', logged.append)
+    mask, boxes, scores = noise_case()
+    res = refine_boxes_from_mask(mask, boxes, scores)
+    refs, classes = mask_to_reference_boxes(mask)
+    assert len(refs) == 3190 > 2048
+    assert res.stats['skipped_too_many_references']
+    assert res.stats['n_shortlist'] == 0 and res.stats['max_pair_block'] == 0
+    np.testing.assert_array_equal(res.boxes, refs.astype(np.float32))
+    assert res.labels.tolist() == (classes - 1).tolist()
+    assert set(res.cases.tolist()) == {CASE_LEFTOVER}
+    assert len(logged) == 1 and '3190 connected components' in logged[0]
+
+
+def test_noise_mask_refined_in_bounded_blocks():
+    """Raised cap: the noise mask is refined with no (references x
+    predictions) block above ``chunk_pairs`` pairs, and the blocks change
+    nothing (same result as one block)."""
+    mask, boxes, scores = noise_case(n_pred=600)
+    kw = dict(max_references=4096)
+    res = refine_boxes_from_mask(mask, boxes, scores, chunk_pairs=1 << 15,
+                                 **kw)
+    st = res.stats
+    assert not st['skipped_too_many_references']
+    assert st['n_references'] == 3190 and st['n_predictions'] == 600
+    assert 0 < st['max_pair_block'] <= 1 << 15
+    assert st['n_shortlist'] > 1000 and st['merge_truncated']
+    one_block = refine_boxes_from_mask(mask, boxes, scores,
+                                       chunk_pairs=1 << 40, **kw)
+    assert one_block.stats['max_pair_block'] == 3190 * 600
+    _same_result(res, one_block)
+
+
+@pytest.mark.parametrize('seed', range(12))
+def test_blocks_of_a_few_pairs_change_nothing(seed):
+    rng = np.random.default_rng(1000 + seed)
+    mask, boxes, scores = random_case(rng)
+    kw = [{}, dict(merge_unmatched_only=True, merge_iou_thr=0.3),
+          dict(min_overlap_iou=-1, class_agnostic_nms=True)][seed % 3]
+    res = refine_boxes_from_mask(mask, boxes, scores, chunk_pairs=5, **kw)
+    assert res.stats['max_pair_block'] <= max(5, len(boxes))
+    _same_result(res, refine_boxes_from_mask(mask, boxes, scores, **kw))
+
+
+def test_prediction_cap_keeps_the_top_scores_in_order(monkeypatch):
+    logged = []
+    monkeypatch.setattr(m4b, '_log_skip', logged.append)
+    rng = np.random.default_rng(7)
+    mask, boxes, scores = random_case(rng, n_pred=50)
+    res = refine_boxes_from_mask(mask, boxes, scores, max_predictions=20)
+    assert res.stats['n_predictions_over_cap'] == 30 and len(logged) == 1
+    top = np.sort(np.argsort(-scores.max(1), kind='stable')[:20])
+    _same_result(res, refine_boxes_from_mask(mask, boxes[top], scores[top]))
+    assert refine_boxes_from_mask(
+        mask, boxes, scores).stats['n_predictions_over_cap'] == 0
+
+
+def _full_matrix_nms(boxes, scores, labels, iou_thr):
+    """The NMS as it was: one IoU matrix over the whole shortlist."""
+    n = len(boxes)
+    order = np.lexsort((np.arange(n), -scores))
+    over = (m4b.box_iou(boxes, boxes) > iou_thr) & (
+        labels[:, None] == labels[None, :])
+    suppressed, keep = np.zeros(n, bool), []
+    for i in order:
+        if not suppressed[i]:
+            keep.append(i)
+            suppressed |= over[i]
+    return np.array(keep, np.int64)
+
+
+@pytest.mark.parametrize('seed', range(6))
+def test_nms_per_class_and_row_wise_equal_the_full_matrix(seed):
+    rng = np.random.default_rng(seed)
+    n = 400
+    xy = rng.uniform(0, 60, (n, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(2, 25, (n, 2))], 1)
+    boxes[7::7] = boxes[6:-1:7]  # exact duplicates
+    scores = np.round(rng.random(n), 1)  # many ties
+    labels = rng.integers(0, 1 + seed, n)
+    ref = _full_matrix_nms(boxes, scores, labels, 0.4)
+    for dense_limit in (0, 16, 10**6):
+        got = m4b.class_aware_nms(boxes, scores, labels, 0.4,
+                                  dense_limit=dense_limit)
+        np.testing.assert_array_equal(got, ref)
+
+
+def test_one_class_with_many_components_stays_bounded():
+    """2,000+ same-class leftovers: the bounded merge builds no (n, n) @
+    (n, n) product and keeps at most max_merge_subsets subsets."""
+    mask, boxes, scores = noise_case(150, 1, 300, fill=0.2)
+    res = refine_boxes_from_mask(mask, boxes, scores)
+    st = res.stats
+    assert st['n_references'] > 1500 and not st['skipped_too_many_references']
+    assert st['merge_bounded'] and st['n_merge_subsets'] <= 1024
+
+
+@pytest.mark.parametrize('dtype', ['float16', 'bfloat16'])
+def test_half_precision_teacher_outputs(dtype):
+    """A teacher run under AMP gives fp16/bf16 boxes and scores (numpy has
+    no bf16): they are read as the fp32 values they hold."""
+    import torch
+    rng = np.random.default_rng(3)
+    mask, boxes, scores = random_case(rng)
+    b = torch.as_tensor(boxes).to(getattr(torch, dtype))
+    s = torch.as_tensor(scores).to(getattr(torch, dtype))
+    _same_result(refine_boxes_from_mask(torch.as_tensor(mask), b, s),
+                 refine_boxes_from_mask(mask, b.float().numpy(),
+                                        s.float().numpy()))

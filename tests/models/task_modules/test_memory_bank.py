@@ -75,3 +75,65 @@ def test_segmentation_keys_downsampled_and_empty():
     assert torch.allclose(keys[0], F.normalize(torch.tensor([1., 2.]), dim=0))
     keys, labels = segmentation_keys(feats, torch.zeros(1, 2, 4).long())
     assert keys.shape == (0, 2) and labels.shape == (0, )
+
+
+# ------------------------------------------------ shared bank under DDP
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _rank_keys(rank, step):
+    """Different keys on each rank, different counts (rank 1 pushes none at
+    step 1), labels in 0..2."""
+    n = [[3, 0, 5], [2, 4, 1]][rank][step]
+    gen = torch.Generator().manual_seed(100 * rank + step)
+    keys = torch.randn(n, 4, generator=gen)
+    return keys, torch.randint(0, 3, (n, ), generator=gen)
+
+
+def _dist_worker(rank, world_size, port, out_dir):
+    import os
+    import torch.distributed as dist
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    dist.init_process_group('gloo', rank=rank, world_size=world_size)
+    try:
+        shared = ClassMemoryBank(3, 4, 4)
+        local = ClassMemoryBank(3, 4, 4, gather=False)
+        for step in range(3):
+            shared.push(*_rank_keys(rank, step))
+            local.push(*_rank_keys(rank, step))
+        torch.save(dict(shared=shared.state_dict(), local=local.state_dict()),
+                   os.path.join(out_dir, f'{rank}.pth'))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_bank_is_gathered_across_two_gloo_ranks(tmp_path):
+    """2 processes (gloo) push different keys, in different numbers (zero
+    included): both banks end equal to one bank that received, at every
+    step, rank 0's keys then rank 1's. Without ``gather`` they differ."""
+    import torch.multiprocessing as mp
+    mp.spawn(_dist_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2,
+             join=True)
+    banks = [torch.load(tmp_path / f'{r}.pth', weights_only=True)
+             for r in (0, 1)]
+    expected = ClassMemoryBank(3, 4, 4)
+    for step in range(3):
+        for rank in (0, 1):
+            expected.push(*_rank_keys(rank, step))
+    assert int(expected.count.sum()) == 11  # 15 keys, queues of 4
+    for bank in banks:
+        for name, value in expected.state_dict().items():
+            assert torch.equal(bank['shared'][name], value), name
+    assert not torch.equal(banks[0]['local']['keys'],
+                           banks[1]['local']['keys'])
+
+
+def test_gather_keys_is_a_no_op_when_not_distributed():
+    from bombo.models.task_modules.memory_bank import gather_keys
+    keys, labels = torch.randn(3, 2), torch.tensor([0, 1, 0])
+    k, lab = gather_keys(keys, labels)
+    assert k is keys and lab is labels
