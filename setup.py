@@ -1,22 +1,84 @@
-"""bombo: Box-for-Mask and Mask-for-Box for mmdetection 3.x."""
+"""bombo: Box-for-Mask and Mask-for-Box for mmdetection 3.x.
+
+``pip install .`` / ``pip install -e .`` (docs/inference.md). The wheel and
+the sdist carry the configs as ``bombo/.mim/configs`` (mmdet's layout, so
+that ``_base_ = 'bombo::bombo/bombo_r18_fpn_voc.py'`` resolves; in the
+checkout ``bombo/.mim/configs`` is a symlink to ``configs/``). Builds run in a
+temporary folder, so that ``pip wheel .`` leaves no ``build/`` in the tree.
+
+install_requires holds version ranges; the exact versions ``make`` installs
+and tests are pinned in requirements/.
+"""
+import atexit
+import os.path as osp
+import shutil
+import tempfile
+
 from setuptools import find_packages, setup
 
+HERE = osp.dirname(osp.abspath(__file__))
 
-def read_requirements(path):
-    with open(path) as f:
-        return [line.strip() for line in f
-                if line.strip() and not line.startswith('#')]
 
+def read_version() -> str:
+    """``__version__`` from bombo/version.py, without importing bombo."""
+    scope = {}
+    with open(osp.join(HERE, 'bombo', 'version.py')) as f:
+        exec(f.read(), scope)
+    return scope['__version__']
+
+
+def read_readme() -> str:
+    path = osp.join(HERE, 'README.md')
+    if not osp.isfile(path):
+        return ''
+    with open(path, encoding='utf-8') as f:
+        return f.read()
+
+
+def temporary_build_base() -> str:
+    """A build folder outside the tree, removed when setup.py exits
+    (``--build-base`` on the command line still wins)."""
+    path = tempfile.mkdtemp(prefix='bombo-build-')
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+# torch is not listed: install the build that matches your CUDA first
+# (docs/inference.md); mmcv must be built with its ops, and pulls OpenCV.
+INSTALL_REQUIRES = [
+    'mmengine>=0.10.4,<1.0',
+    'mmcv>=2.0.0,<2.2.0',
+    'mmdet>=3.3.0,<3.4',
+    'numpy',
+    'scipy',
+    'scikit-learn',
+    'matplotlib',
+    'pycocotools',
+    'faster-coco-eval>=1.8.0',
+    'tidecv>=1.0.1',
+    'appdirs',  # imported by tidecv 1.0.1, which does not declare it
+]
 
 setup(
     name='bombo',
-    version='0.1.0',
+    version=read_version(),
     description='Multi-task partially supervised detection and segmentation '
     '(Box-for-Mask, Mask-for-Box) for mmdetection 3.x',
+    long_description=read_readme(),
+    long_description_content_type='text/markdown',
+    license='Apache-2.0',
+    project_urls={'Paper': 'https://arxiv.org/abs/2411.17536'},
     packages=find_packages(include=['bombo', 'bombo.*']),
+    package_data={
+        'bombo': ['.mim/model-index.yml', '.mim/configs/**/*.py'],
+    },
     python_requires='>=3.9',
-    install_requires=read_requirements('requirements/runtime.txt') + [
-        'mmcv==2.1.0'
+    install_requires=INSTALL_REQUIRES,
+    extras_require=dict(tests=['pytest'], tensorboard=['tensorboard']),
+    classifiers=[
+        'Programming Language :: Python :: 3',
+        'Topic :: Scientific/Engineering :: Artificial Intelligence',
     ],
-    extras_require=dict(tests=read_requirements('requirements/tests.txt')),
+    options={'build': {'build_base': temporary_build_base()}},
+    zip_safe=False,
 )

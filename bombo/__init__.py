@@ -5,5 +5,5 @@ Importing ``bombo`` registers every module in mmdet's registries, so configs
 only need ``custom_imports = dict(imports=['bombo'])``.
 """
 from . import datasets, engine, evaluation, models, utils  # noqa: F401
-
-__version__ = '0.1.0'
+from . import apis, visualization  # noqa: F401
+from .version import __version__  # noqa: F401

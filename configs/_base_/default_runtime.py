@@ -22,7 +22,8 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'))
 
 vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='DetLocalVisualizer', vis_backends=vis_backends,
+# DetLocalVisualizer that knows label 0 = background, k + 1 = class k
+visualizer = dict(type='PartialDetLocalVisualizer', vis_backends=vis_backends,
                   name='visualizer')
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)
 log_level = 'INFO'
