@@ -94,7 +94,20 @@ def main(argv=None):
     else:
         runner = RUNNERS.build(cfg)
     runner.train()
+    finish_distributed()
     return runner
+
+
+def finish_distributed() -> None:
+    """Wait for every rank (rank 0 may still be writing its last
+    checkpoint) and tear the process group down before the interpreter
+    exits: a rank that exits while its peer is busy can abort in the gloo /
+    NCCL destructors ("terminate called without an active exception",
+    seen with 2 CPU processes on a loaded machine)."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == '__main__':
