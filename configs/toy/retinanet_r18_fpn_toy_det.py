@@ -58,6 +58,8 @@ default_hooks = dict(
     checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1),
     visualization=dict(draw=False))
 log_processor = dict(by_epoch=False)
+# the lr above is for 1×8 images per step (mmdet's base says 16)
+auto_scale_lr = dict(enable=False, base_batch_size=8)
 randomness = dict(seed=0)
 # checkpoints that load with torch.load(weights_only=True)
 custom_imports = dict(imports=['bombo'], allow_failed_imports=False)

@@ -18,6 +18,14 @@ Rows (per backbone and dataset, VOC and COCO):
 
 The pre-trained teacher rows read the baseline's final checkpoint from
 ``work_dirs/mtl_<backbone>_<dataset>/``: train the baseline first.
+
+Every row is written for the paper's batch layout, 1×(32+32): one process, 32
+detection + 32 segmentation images per step. ``auto_scale_lr`` (base 64) and
+the schedule come from ``configs/_base_/schedules/sgd_70e{,_coco}.py``, which
+every template inherits, so regenerating keeps them; on N processes train
+with ``tools/train.py --auto-scale-lr --scale-schedule``
+(docs/training_at_scale.md). ``tests/test_configs.py`` checks that this
+script's output equals the committed configs.
 """
 import os
 import os.path as osp
@@ -85,7 +93,10 @@ def m4b(bb, ds, row, mode, loss_mode, teacher):
     lines.append(')')
     if teacher == 'pretrained':
         lines.insert(1, '# the teacher is the trained baseline: train '
-                     f'configs/bombo/mtl_{bb}_{ds}.py first')
+                     f'configs/bombo/mtl_{bb}_{ds}.py first\n'
+                     '# (on N processes with --scale-schedule it ends at '
+                     f'iter_<{DATASETS[ds]["max_iters"]} / N>.pth: set\n'
+                     '# model.teacher.checkpoint to it)')
     return '\n'.join(lines) + '\n'
 
 

@@ -11,6 +11,10 @@ metainfo = dict(classes=('rectangle', 'ellipse', 'triangle'),
 base_metainfo = metainfo
 img_scale = (128, 128)
 per_task_batch = 8
+# the toy configs' lr is set for this layout, 1×(8+8): one process, 8
+# detection + 8 segmentation images per step (tools/train.py --auto-scale-lr
+# scales it for N processes, docs/training_at_scale.md)
+auto_scale_lr = dict(enable=False, base_batch_size=2 * per_task_batch)
 
 det_pipeline = [
     dict(type='LoadImageOrSkip', on_error='skip'),

@@ -2,6 +2,13 @@
 # implementation warms up for 500 iterations. One iteration consumes one
 # detection batch and one segmentation batch, so an "epoch" is the larger
 # split over the per-task batch size; configs set `max_iters` from it.
+# Batch layout 1×(32+32): ONE process with 32 detection + 32 segmentation
+# images per step (train_dataloader.batch_size = 64). On N processes a step
+# holds N×64 images: `tools/train.py --auto-scale-lr` scales the lr by N×64/64
+# (mmengine's linear scaling rule) and `--scale-schedule` divides every
+# iteration count below (and the EMA's) by N, so that 70 epochs stay 70
+# epochs (docs/training_at_scale.md).
+auto_scale_lr = dict(enable=False, base_batch_size=64)
 max_iters = 16800  # 70 epochs of VOC's 7,656 segmentation images / 32
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
                  val_interval=2400)

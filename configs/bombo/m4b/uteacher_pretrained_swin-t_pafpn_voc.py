@@ -1,5 +1,7 @@
 # Table 3 "U-Teacher", pre-trained (swin-t_pafpn, voc): BoMBo paper, Sec. 3.2.
 # the teacher is the trained baseline: train configs/bombo/mtl_swin-t_pafpn_voc.py first
+# (on N processes with --scale-schedule it ends at iter_<16800 / N>.pth: set
+# model.teacher.checkpoint to it)
 _base_ = '../mtl_swin-t_pafpn_voc.py'
 model = dict(
     m4b=dict(
