@@ -1,10 +1,13 @@
 """bombo: Box-for-Mask and Mask-for-Box for mmdetection 3.x.
 
-``pip install .`` / ``pip install -e .`` (docs/inference.md). The wheel and
+``pip install .`` / ``pip install -e .`` (docs/install.md). The wheel and
 the sdist carry the configs as ``bombo/.mim/configs`` (mmdet's layout, so
-that ``_base_ = 'bombo::bombo/bombo_r18_fpn_voc.py'`` resolves; in the
-checkout ``bombo/.mim/configs`` is a symlink to ``configs/``). Builds run in a
-temporary folder, so that ``pip wheel .`` leaves no ``build/`` in the tree.
+that ``_base_ = 'bombo::bombo/bombo_r18_fpn_voc.py'`` resolves) and the tools
+as ``bombo/.mim/tools``, run by the console scripts ``bombo-train``,
+``bombo-test``, ``bombo-image-demo``, ``bombo-dist-train`` and ``bombo TOOL``
+(``python -m bombo TOOL``; bombo/cli.py). In the checkout both are symlinks
+(to ``configs/`` and ``tools/``). Builds run in a temporary folder, so that
+``pip wheel .`` leaves no ``build/`` in the tree.
 
 install_requires holds version ranges; the exact versions ``make`` installs
 and tests are pinned in requirements/.
@@ -44,7 +47,7 @@ def temporary_build_base() -> str:
 
 
 # torch is not listed: install the build that matches your CUDA first
-# (docs/inference.md); mmcv must be built with its ops, and pulls OpenCV.
+# (docs/install.md); mmcv must be built with its ops, and pulls OpenCV.
 INSTALL_REQUIRES = [
     'mmengine>=0.10.4,<1.0',
     'mmcv>=2.0.0,<2.2.0',
@@ -70,7 +73,17 @@ setup(
     project_urls={'Paper': 'https://arxiv.org/abs/2411.17536'},
     packages=find_packages(include=['bombo', 'bombo.*']),
     package_data={
-        'bombo': ['.mim/model-index.yml', '.mim/configs/**/*.py'],
+        'bombo': ['.mim/model-index.yml', '.mim/configs/**/*.py',
+                  '.mim/tools/**/*.py', '.mim/tools/*.sh'],
+    },
+    entry_points={
+        'console_scripts': [
+            'bombo=bombo.cli:main',
+            'bombo-train=bombo.cli:train',
+            'bombo-test=bombo.cli:test',
+            'bombo-image-demo=bombo.cli:image_demo',
+            'bombo-dist-train=bombo.cli:dist_train',
+        ],
     },
     python_requires='>=3.9',
     install_requires=INSTALL_REQUIRES,

@@ -1,12 +1,17 @@
 #!/usr/bin/env python
-"""The demo behind ``make demo``: train a toy config on the CPU, evaluate it,
-print a results table and write ``WORK_DIR/summary.json``.
+"""Train a config, evaluate it and summarise the result: the demo behind
+``make demo`` (training, on the CPU by default; to run a trained model on
+images, see ``tools/image_demo.py``).
 
     python tools/demo.py configs/toy/toy_r18_fpn_mtl.py --work-dir work_dirs/demo
 
-``summary.json`` holds ``bbox_mAP``, ``bbox_mAP_50`` (COCO-style, fractions),
-``mIoU`` (fraction), ``train_seconds`` and ``iterations``, plus the TIDE
-error table when the config's evaluator has a ``TIDEMetric``.
+It trains with mmengine's ``Runner`` for the config's ``max_iters``,
+evaluates once on the validation split after training (outside the timed
+part), prints a results table and writes ``WORK_DIR/summary.json``:
+``bbox_mAP``, ``bbox_mAP_50`` (COCO-style, fractions), ``mIoU`` (fraction),
+``train_seconds`` and ``iterations``, plus the TIDE error table and
+``WORK_DIR/tide_summary.png`` when the config's evaluator has a
+``TIDEMetric``. ``tools/train.py`` trains without the summary.
 """
 import argparse
 import json
@@ -16,7 +21,7 @@ import time
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 SUMMARY_KEYS = dict(bbox_mAP='coco/bbox_mAP', bbox_mAP_50='coco/bbox_mAP_50',
@@ -88,11 +93,23 @@ def run(config: str, work_dir: str, cfg_options=None) -> dict:
     return summary
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
+                     argparse.RawDescriptionHelpFormatter):
+    """Defaults after every flag, the description as written."""
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config')
-    parser.add_argument('--work-dir', default='work_dirs/demo')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=_HelpFormatter)
+    parser.add_argument('config', help='the config to train and evaluate '
+                        '(e.g. configs/toy/toy_r18_fpn_mtl.py)')
+    parser.add_argument('--work-dir', default='work_dirs/demo',
+                        help='folder for the logs, checkpoints, '
+                        'summary.json and tide_summary.png')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value (e.g. '
+                        'train_cfg.max_iters=100); data_root and '
+                        'num_classes propagate as in every bombo tool')
     args = parser.parse_args(argv)
     summary = run(args.config, args.work_dir, args.cfg_options)
     print('\n' + format_table(summary))

@@ -12,12 +12,12 @@ class (for TG-MATL), and writes:
 
 Usage::
 
-    python tools/fit_box_labels.py \
-        --ann-file data/toy/annotations/det_train.json \
+    python tools/fit_box_labels.py \\
+        --ann-file data/toy/annotations/det_train.json \\
         --out data/toy/box_labels.json --elbow data/toy/box_labels_elbow.png
     # the VOC detection-training split of configs/bombo (both years)
-    python tools/fit_box_labels.py \
-        --voc-root data/VOCdevkit/VOC2007 data/VOCdevkit/VOC2012 \
+    python tools/fit_box_labels.py \\
+        --voc-root data/VOCdevkit/VOC2007 data/VOCdevkit/VOC2012 \\
         --split Partial/det_train --out data/voc_box_labels.json
 """
 import argparse
@@ -52,14 +52,20 @@ def load_coco_boxes(ann_file: str) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def load_voc_boxes(voc_roots: Sequence[str], split: str,
-                   classes=None) -> Tuple[np.ndarray, np.ndarray]:
+                   classes=None,
+                   progress: bool = False) -> Tuple[np.ndarray, np.ndarray]:
     """VOC XML boxes (1-based inclusive corners -> 0-based xyxy), difficult
     boxes skipped, of the images listed in ``<root>/ImageSets/<split>.txt``
-    for every root; labels index ``classes`` (default: sorted names)."""
+    for every root; labels index ``classes`` (default: sorted names).
+    ``progress``: a progress bar over the XML files."""
     records = []
     for voc_root in voc_roots:
         with open(osp.join(voc_root, 'ImageSets', f'{split}.txt')) as f:
             ids = [line.split()[0] for line in f if line.strip()]
+        if progress and ids:
+            from mmengine.utils import track_iter_progress
+            print(f'reading {len(ids)} XML files of {voc_root}')
+            ids = track_iter_progress(ids)
         records += _voc_records(voc_root, ids)
     names = list(classes) if classes else sorted({r[0] for r in records})
     boxes = np.asarray([r[1] for r in records if r[0] in names])
@@ -98,34 +104,55 @@ def plot_elbow(k_values, inertias, k_chosen: int, path: str) -> None:
     plt.close(fig)
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
+                     argparse.RawDescriptionHelpFormatter):
+    """Defaults after every flag, the description as written."""
+
+
 def main(argv=None) -> BoxLabeler:
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=_HelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument('--ann-file', help='COCO json of the training split')
     src.add_argument('--voc-root', nargs='+',
-                     help='VOC year folder(s) (with Annotations, ImageSets)')
+                     help='VOC year folder(s) (with Annotations, ImageSets); '
+                     'one of --ann-file and --voc-root is required')
     p.add_argument('--split', default='Main/trainval',
-                   help='image list <root>/ImageSets/<split>.txt')
-    p.add_argument('--out', required=True, help='output JSON')
-    p.add_argument('--n-clusters', type=int, default=3)
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--elbow', help='output PNG of the elbow curve')
+                   help='with --voc-root: the image list '
+                   '<root>/ImageSets/<split>.txt of every root')
+    p.add_argument('--out', required=True, default=argparse.SUPPRESS,
+                   help='output JSON of the fitted box labeler (required)')
+    p.add_argument('--n-clusters', type=int, default=3,
+                   help='K, the number of box labels (K-means clusters)')
+    p.add_argument('--seed', type=int, default=0,
+                   help='K-means random seed')
+    p.add_argument('--elbow', help='also write the elbow curve (K-means '
+                   'inertia over --k-range) to this PNG')
     p.add_argument('--k-range', type=int, nargs=2, default=(1, 8),
-                   metavar=('KMIN', 'KMAX'))
+                   metavar=('KMIN', 'KMAX'),
+                   help='the K values of the elbow curve, both ends '
+                   'included')
     args = p.parse_args(argv)
 
     if args.ann_file:
         boxes, labels = load_coco_boxes(args.ann_file)
         source = args.ann_file
     else:
-        boxes, labels = load_voc_boxes(args.voc_root, args.split)
+        boxes, labels = load_voc_boxes(args.voc_root, args.split,
+                                       progress=True)
         source = f'{",".join(args.voc_root)}:{args.split}'
     labeler = BoxLabeler.fit(boxes, labels, n_clusters=args.n_clusters,
                              seed=args.seed)
     labeler.meta['source'] = source
     if args.elbow:
         ks = range(args.k_range[0], args.k_range[1] + 1)
-        inertias = elbow_inertias(boxes, ks, seed=args.seed)
+        if len(ks) == 0:
+            p.error(f'--k-range {args.k_range[0]} {args.k_range[1]}: KMIN '
+                    'must not exceed KMAX')
+        from mmengine.utils import track_iter_progress
+        print(f'elbow curve: K-means for K = {ks[0]}..{ks[-1]}')
+        inertias = [elbow_inertias(boxes, [k], seed=args.seed)[0]
+                    for k in track_iter_progress(list(ks))]
         labeler.meta['elbow'] = dict(k=list(ks), inertia=inertias)
         plot_elbow(ks, inertias, args.n_clusters, args.elbow)
         print('K  inertia')

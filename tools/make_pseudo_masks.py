@@ -273,22 +273,19 @@ def _worker(args):
 
 
 def _progress(total: int):
-    try:
-        from tqdm import tqdm
-        return tqdm(total=total, unit='img', dynamic_ncols=True)
-    except ImportError:  # mmengine's bar as fallback
-        from mmengine.utils import ProgressBar
+    """mmengine's progress bar, with ``update(n)`` and ``close()``."""
+    from mmengine.utils import ProgressBar
 
-        class _Bar(ProgressBar):
+    class _Bar(ProgressBar):
 
-            def update(self, n=1):
-                for _ in range(n):
-                    super().update()
+        def update(self, n=1):
+            for _ in range(n):
+                super().update()
 
-            def close(self):
-                sys.stdout.write('\n')
+        def close(self):
+            sys.stdout.write('\n')
 
-        return _Bar(total)
+    return _Bar(total)
 
 
 def unique_entries(entries: List[dict]) -> List[dict]:

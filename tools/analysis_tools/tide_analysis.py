@@ -18,15 +18,25 @@ from bombo.evaluation.tide import (format_tide_table, tide_from_coco_files,  # n
                                    write_tide_outputs)
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
+                     argparse.RawDescriptionHelpFormatter):
+    """Defaults after every flag, the description as written."""
+
+
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=_HelpFormatter)
     parser.add_argument('gt', help='COCO ground-truth json (segmentation not needed)')
     parser.add_argument('results', nargs='+', help='COCO results json(s) (*.bbox.json)')
-    parser.add_argument('--out', default=None, help='output folder for json + png')
-    parser.add_argument('--names', nargs='+', default=None, help='run names (rows)')
-    parser.add_argument('--pos-thr', type=float, default=0.5, help='IoU of a true positive')
-    parser.add_argument('--bg-thr', type=float, default=0.1, help='background IoU threshold')
-    parser.add_argument('--format', default='plain', choices=['plain', 'md', 'csv'])
+    parser.add_argument('--out', default=None,
+                        help='output folder for <name>_tide.json and the PNGs (None: print only)')
+    parser.add_argument('--names', nargs='+', default=None,
+                        help='run names, one per results file (None: the file names)')
+    parser.add_argument('--pos-thr', type=float, default=0.5,
+                        help='IoU at which a detection is a true positive (TIDE AP threshold)')
+    parser.add_argument('--bg-thr', type=float, default=0.1,
+                        help='IoU below which a false positive is a background error')
+    parser.add_argument('--format', default='plain', choices=['plain', 'md', 'csv'],
+                        help='table format: plain text, markdown or CSV')
     parser.add_argument('--no-plot', action='store_true', help='do not write PNG files')
     args = parser.parse_args(argv)
     if args.names is not None and len(args.names) != len(args.results):
@@ -40,7 +50,9 @@ def main(argv=None):
     if len(set(names)) < len(names):  # same file name in different folders
         names = [f'{i}:{n}' for i, n in enumerate(names)]
     results = {}
-    for name, res_file in zip(names, args.results):
+    from mmengine.utils import track_iter_progress
+    pairs = list(zip(names, args.results))
+    for name, res_file in (track_iter_progress(pairs) if len(pairs) > 1 else pairs):
         res = tide_from_coco_files(args.gt, res_file, pos_thr=args.pos_thr, bg_thr=args.bg_thr,
                                    name=name)
         if args.out is not None:

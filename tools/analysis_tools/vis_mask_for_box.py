@@ -90,25 +90,45 @@ def render(image, mask, pred_boxes, pred_scores, result, ref_boxes,
     return np.concatenate(panels[:-1], 1)
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
+                     argparse.RawDescriptionHelpFormatter):
+    """Defaults after every flag, the description as written."""
+
+
 def main(argv=None):
     from bombo.models.task_modules.mask_for_box import (
         mask_to_reference_boxes, refine_boxes_from_mask)
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--data', default='data/toy')
-    parser.add_argument('--split', default='seg_train')
-    parser.add_argument('--num', type=int, default=8)
-    parser.add_argument('--out-dir', default='work_dirs/vis_mask_for_box')
-    parser.add_argument('--config')
-    parser.add_argument('--checkpoint')
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=_HelpFormatter)
+    parser.add_argument('--data', default='data/toy',
+                        help='toy-layout data root (JPEGImages/, '
+                        'SegmentationClass/, SegmentationObject/, ImageSets/)')
+    parser.add_argument('--split', default='seg_train',
+                        help='image list ImageSets/Main/<split>.txt')
+    parser.add_argument('--num', type=int, default=8,
+                        help='number of images to draw')
+    parser.add_argument('--out-dir', default='work_dirs/vis_mask_for_box',
+                        help='folder for the PNGs (<image id>.png)')
+    parser.add_argument('--config', help='teacher config (with '
+                        '--checkpoint)')
+    parser.add_argument('--checkpoint', help='teacher checkpoint (with '
+                        '--config)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of --config, key=value')
-    parser.add_argument('--device', default='cpu')
-    parser.add_argument('--synthetic-teacher', action='store_true')
+    parser.add_argument('--device', default='cpu',
+                        help='device of the teacher, e.g. cpu or cuda:0')
+    parser.add_argument('--synthetic-teacher', action='store_true',
+                        help='predictions made from the true boxes with '
+                        'noise, splits and misses, instead of a checkpoint')
     parser.add_argument('--only-changed', action='store_true',
                         help='draw only images where M4B split or merged')
-    parser.add_argument('--show-gt', action='store_true')
-    parser.add_argument('--scale', type=int, default=3)
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--show-gt', action='store_true',
+                        help='draw the true instance boxes (thin white) on '
+                        'the first panel')
+    parser.add_argument('--scale', type=int, default=3,
+                        help='upscaling factor of the drawn panels')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the synthetic teacher')
     args = parser.parse_args(argv)
     if args.synthetic_teacher == bool(args.config and args.checkpoint):
         parser.error('give either --config and --checkpoint, or '
@@ -119,6 +139,8 @@ def main(argv=None):
     ids = read_split(args.data, args.split)
     rng = np.random.default_rng(args.seed)
     written = []
+    from mmengine.utils import ProgressBar
+    bar = ProgressBar(min(args.num, len(ids)))
     for img_id in ids:
         if len(written) >= args.num:
             break
@@ -138,7 +160,8 @@ def main(argv=None):
         path = osp.join(args.out_dir, f'{img_id}.png')
         cv2.imwrite(path, row)
         written.append(path)
-    print(f'wrote {len(written)} images to {args.out_dir}')
+        bar.update()
+    print(f'\nwrote {len(written)} images to {args.out_dir}')
     return written
 
 

@@ -3,8 +3,8 @@
 
 Usage (toy dataset)::
 
-    python tools/analysis_tools/vis_pseudo_masks.py \
-        data/toy/ImageSets/Main/det_train.txt --classes rectangle ellipse triangle \
+    python tools/analysis_tools/vis_pseudo_masks.py \\
+        data/toy/ImageSets/Main/det_train.txt --classes rectangle ellipse triangle \\
         --pseudo-mask-dir data/toy/pseudo_masks --num 8 --out-dir work_dirs/vis_pm
 
 Without ``--pseudo-mask-dir`` M^c is computed with GrabCut here. The ground
@@ -74,22 +74,37 @@ def panel(img, mb, mc, gt, title_h=14, scale=2):
     return np.hstack(out[:-1])
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
+                     argparse.RawDescriptionHelpFormatter):
+    """Defaults after every flag, the description as written."""
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=_HelpFormatter)
     p.add_argument('split', nargs='?',
-                   default='data/toy/ImageSets/Main/det_train.txt')
+                   default='data/toy/ImageSets/Main/det_train.txt',
+                   help='VOC-layout split file (data root = parent of '
+                   'ImageSets/)')
     p.add_argument('--classes', nargs='+',
-                   default=['rectangle', 'ellipse', 'triangle'])
-    p.add_argument('--pseudo-mask-dir')
-    p.add_argument('--num', type=int, default=8)
-    p.add_argument('--scale', type=int, default=2)
-    p.add_argument('--out-dir', default='work_dirs/vis_pseudo_masks')
+                   default=['rectangle', 'ellipse', 'triangle'],
+                   help='class names of the split, in label order')
+    p.add_argument('--pseudo-mask-dir',
+                   help='read M^c from this cache (made by '
+                   'tools/make_pseudo_masks.py); None: run GrabCut here')
+    p.add_argument('--num', type=int, default=8,
+                   help='number of images to draw (the first of the split)')
+    p.add_argument('--scale', type=int, default=2,
+                   help='upscaling factor of the drawn panels')
+    p.add_argument('--out-dir', default='work_dirs/vis_pseudo_masks',
+                   help='folder for the PNGs (<image>.png)')
     args = p.parse_args(argv)
     names = ['background'] + list(args.classes)
     entries, _ = tool.entries_from_split(args.split, args.classes)
     os.makedirs(args.out_dir, exist_ok=True)
     written = []
-    for e in entries[:args.num]:
+    from mmengine.utils import track_iter_progress
+    for e in track_iter_progress(entries[:args.num]):
         img = cv2.imread(e['img_path'], cv2.IMREAD_COLOR)
         if img is None:
             print(f"unreadable image skipped: {e['img_path']}")
@@ -113,7 +128,7 @@ def main(argv=None):
         out = osp.join(args.out_dir, e['key'] + '.png')
         cv2.imwrite(out, vis)
         written.append(out)
-    print(f'{len(written)} images written to {args.out_dir}')
+    print(f'\n{len(written)} images written to {args.out_dir}')
     return written
 
 
