@@ -11,6 +11,15 @@ from a :class:`~bombo.models.task_modules.box_labels.BoxLabeler` fitted once
 on the training annotations (``tools/fit_box_labels.py``), applied to the
 boxes mapped back to original-image pixels (divided by the sample's
 ``scale_factor``), i.e. the coordinates the labeler was fitted in.
+
+TG-MATL relevance (Eq. (5)) follows the loss's ``relevance_features``:
+``'shape'`` (default, paper) uses the MI stored in the box-label file (fitted
+on the training set); ``'xcycwh'`` (the authors' public code) uses the boxes'
+centre and size divided by the original image size (``ori_shape``), with the
+min-max range and the MI fitted on the boxes of the current batch
+(:class:`~bombo.models.losses.tg_matl.TGMATLRelevance`, seeded, on the CPU):
+the box-label file stores the statistics of the shape features only, and the
+reference fits them on the set it trains on.
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -26,7 +35,7 @@ from mmdet.structures import SampleList
 from mmdet.structures.bbox import bbox2roi, get_box_tensor
 from bombo.models.losses.daal import DAALLoss
 from bombo.models.losses.matl import MATLLoss
-from bombo.models.losses.tg_matl import TGMATLLoss
+from bombo.models.losses.tg_matl import TGMATLLoss, TGMATLRelevance
 from bombo.models.losses.triplet import TripletMarginLoss
 from bombo.models.task_modules.box_labels import BoxLabeler
 
@@ -140,6 +149,16 @@ class MATLEmbeddingHead(BaseModule):
         zero = sum(p.sum() for p in self.parameters()) * 0.0
         return zero + sum(f.sum() for f in x[:self.num_levels]) * 0.0
 
+    def _relevance(self, orig: Tensor, labels: Tensor,
+                   sizes: Tensor) -> Tensor:
+        """TG-MATL relevance (Eq. (5)) of the batch's boxes (module doc)."""
+        if self.loss_fn.relevance_features == 'shape':
+            return self.box_labeler.relevance(orig)
+        rel = TGMATLRelevance.fit(orig.detach().cpu().numpy(),
+                                  labels.cpu().numpy(), mode='xcycwh',
+                                  image_sizes=sizes.cpu().numpy(), seed=0)
+        return rel.score(orig, sizes)
+
     def loss(self, x: Tuple[Tensor, ...],
              batch_data_samples: SampleList) -> Dict[str, Tensor]:
         """Embedding loss over the ground-truth boxes of the batch.
@@ -162,6 +181,11 @@ class MATLEmbeddingHead(BaseModule):
         labels = torch.cat([s.gt_instances.labels for s in batch_data_samples])
         orig = torch.cat([self._original_boxes(b, s.metainfo)
                           for b, s in zip(boxes, batch_data_samples)])
+        # original image (H, W) of every box, for 'xcycwh' relevance; pixel
+        # units (1, 1) when the sample has no ori_shape
+        sizes = torch.cat([
+            orig.new_tensor(s.metainfo.get('ori_shape', (1, 1))[:2]).expand(
+                len(b), 2) for b, s in zip(boxes, batch_data_samples)])
         rois = bbox2roi(boxes)
         if rois.size(0) < 2:
             return dict(loss_embed=self._zero_loss(x))
@@ -169,10 +193,11 @@ class MATLEmbeddingHead(BaseModule):
             keep = torch.randperm(rois.size(0),
                                   device=rois.device)[:self.max_boxes]
             rois, labels, orig = rois[keep], labels[keep], orig[keep]
+            sizes = sizes[keep]
         emb = self(x, rois)
         if isinstance(self.loss_fn, TGMATLLoss):
             loss = self.loss_fn(emb, labels, self.box_labeler.predict(orig),
-                                self.box_labeler.relevance(orig))
+                                self._relevance(orig, labels, sizes))
         elif isinstance(self.loss_fn, MATLLoss):
             loss = self.loss_fn(emb, labels, self.box_labeler.predict(orig))
         else:

@@ -198,3 +198,50 @@ def test_embed_head_in_the_multi_task_detector(labels_file, toy_root,
     model.zero_grad()
     model.loss(data['inputs'], data['data_samples'])['loss_embed'].backward()
     assert model.backbone.conv1.weight.grad.abs().sum() > 0
+
+
+TG_HAND = dict(type='TGMATLLoss', seed=0, loss_weight=0.5, top_percent=0.5,
+               random_percent=0.25)
+
+
+def test_tg_matl_head_default_is_todays_value(labels_file):
+    """Default relevance ('shape', the box-label file's MI): recorded with
+    the code before the reference modes existed."""
+    h = head(labels_file, TG_HAND)
+    assert h.loss_fn.relevance_features == 'shape'
+    assert h.loss(feats(), samples())['loss_embed'].item() == \
+        pytest.approx(0.10977691411972046, abs=1e-6)
+
+
+@pytest.mark.parametrize('mask_negatives', [False, True])
+def test_tg_matl_head_xcycwh_relevance(labels_file, mask_negatives):
+    """'xcycwh': scores from (xc/W, yc/H, w/W, h/H) of the original image,
+    min-max and MI fitted on the batch; the loss is TG-MATL on them."""
+    from bombo.models.losses.tg_matl import TGMATLRelevance, tg_matl_loss
+    cfg = dict(type='TGMATLLoss', loss_weight=0.5, random_mode='next',
+               relevance_features='xcycwh', mask_negatives=mask_negatives)
+    h = head(labels_file, cfg)
+    ds = samples(scale=2.0)
+    for d, shape in zip(ds, [(32, 32), (40, 24)]):
+        d.set_metainfo(dict(ori_shape=shape))
+    x = feats()
+    out = h.loss(x, ds)['loss_embed']
+    boxes = [d.gt_instances.bboxes for d in ds]
+    orig = torch.cat(boxes) / 2.0
+    sizes = torch.tensor([[32, 32]] * 4 + [[40, 24]] * 4)
+    labels = torch.cat([d.gt_instances.labels for d in ds])
+    rel = TGMATLRelevance.fit(orig.numpy(), labels.numpy(), 'xcycwh',
+                              sizes.numpy(), seed=0)
+    emb = h.embed(x, boxes)
+    ref = tg_matl_loss(emb, labels, h.box_labeler.predict(orig),
+                       rel.score(orig, sizes), box_weight=0.5, margin=0.1,
+                       top_percent=0.3, random_percent=0.1,
+                       random_mode='next', mask_negatives=mask_negatives)
+    assert out.item() == pytest.approx(0.5 * ref.item(), abs=1e-6)
+    out.backward()
+    # the two relevance modes select different samples here
+    from bombo.models.losses.tg_matl import tg_matl_selection_mask
+    masks = [tg_matl_selection_mask(sc, labels, 0.3, 0.1, 'next')
+             for sc in (rel.score(orig, sizes),
+                        h.box_labeler.relevance(orig))]
+    assert not torch.equal(*masks)
