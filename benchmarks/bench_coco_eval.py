@@ -9,8 +9,12 @@ classes, background boxes). With ``--gt``, the ground truth of that file is used
 detections are made from it the same way. Both backends evaluate the same results:
 
 1. the COCO API alone (``COCO`` + ``COCOeval``: evaluate, accumulate, summarize);
-2. the whole mmdet metric: ``FastCocoMetric(backend='pycocotools')`` (= mmdet's CocoMetric) vs
-   ``FastCocoMetric(backend='faster_coco_eval')``, including mmdet's json conversion.
+2. the whole mmdet metric: mmdet's own ``CocoMetric`` (pycocotools, its Python
+   ``results2json``) vs ``FastCocoMetric(backend='pycocotools')`` (numpy conversion, results
+   from memory) and ``FastCocoMetric(backend='faster_coco_eval')``, in the same process;
+   ``--outfile`` sets ``outfile_prefix`` (the results json is written, C encoder).
+
+At COCO val scale: ``--images 5000 --dets 100 --classes 80 --repeat 1``.
 
 Prints the best-of-``--repeat`` times, the speed ratios and whether the 12 COCO stats (and the
 precision arrays) are identical.
@@ -113,10 +117,43 @@ def metric_inputs(gt, dets):
     return samples
 
 
-def eval_metric(backend, gt_file, classes, samples):
+def _old_fast_class():
+    """FastCocoMetric as it was before the fast conversion: mmdet's results2json (Python loop,
+    pure-Python json encoder, read back from the file), garbage collector running."""
+    from mmdet.evaluation.metrics import CocoMetric
+
+    from bombo.evaluation import fast_coco_metric as fcm
+
+    class OldFastCocoMetric(fcm.FastCocoMetric):
+        results2json = CocoMetric.results2json
+
+        def compute_metrics(self, results):
+            paused = fcm._gc_paused
+            fcm._gc_paused = contextlib.nullcontext
+            try:
+                return super().compute_metrics(results)
+            finally:
+                fcm._gc_paused = paused
+
+    return OldFastCocoMetric
+
+
+def eval_metric(backend, gt_file, classes, samples, outfile_prefix=None):
+    """``backend`` 'mmdet': mmdet's own CocoMetric (pycocotools, mmdet's results2json);
+    otherwise FastCocoMetric with that backend."""
+    from mmdet.evaluation.metrics import CocoMetric
+
     from bombo.evaluation.fast_coco_metric import FastCocoMetric
+    OldFastCocoMetric = _old_fast_class()
     with contextlib.redirect_stdout(io.StringIO()):
-        metric = FastCocoMetric(ann_file=gt_file, backend=backend)
+        if backend == 'mmdet':
+            metric = CocoMetric(ann_file=gt_file, outfile_prefix=outfile_prefix)
+        elif backend == 'old_fast':
+            metric = OldFastCocoMetric(ann_file=gt_file, backend='faster_coco_eval',
+                                       outfile_prefix=outfile_prefix)
+        else:
+            metric = FastCocoMetric(ann_file=gt_file, backend=backend,
+                                    outfile_prefix=outfile_prefix)
         metric.dataset_meta = dict(classes=classes)
         metric.process({}, samples)
         return metric.compute_metrics(metric.results)
@@ -132,14 +169,21 @@ def best_time(fn, repeat):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--images', type=int, default=500)
-    parser.add_argument('--classes', type=int, default=20)
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('--images', type=int, default=500,
+                        help='synthetic images (COCO val: 5000)')
+    parser.add_argument('--classes', type=int, default=20, help='synthetic classes')
     parser.add_argument('--dets', type=int, default=100, help='detections per image')
-    parser.add_argument('--repeat', type=int, default=3)
+    parser.add_argument('--repeat', type=int, default=3, help='best of this many runs')
     parser.add_argument('--gt', default=None, help='use this COCO ground truth instead')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--skip-metric', action='store_true')
+    parser.add_argument('--seed', type=int, default=0, help='random seed of the data')
+    parser.add_argument('--skip-api', action='store_true',
+                        help='time the mmdet metrics only, not the bare COCO API')
+    parser.add_argument('--skip-metric', action='store_true',
+                        help='time the COCO API only, not the mmdet metrics')
+    parser.add_argument('--outfile', action='store_true',
+                        help='metrics with outfile_prefix set (the results json is written)')
     parser.add_argument('--tide', action='store_true',
                         help='also time TIDE (tide_from_coco_files) on the same results')
     args = parser.parse_args()
@@ -159,25 +203,37 @@ def main():
     print(f'data: {len(gt["images"])} images, {len(gt["annotations"])} gt, '
           f'{len(gt["categories"])} classes, {len(dets)} detections; best of {args.repeat}')
 
-    t_py, (s_py, p_py) = best_time(lambda: eval_pycocotools(gt_file, dets), args.repeat)
-    t_fa, (s_fa, p_fa) = best_time(lambda: eval_faster(gt_file, dets), args.repeat)
-    print(f'COCO API   pycocotools {t_py:7.3f} s | faster-coco-eval {t_fa:7.3f} s | '
-          f'speed-up x{t_py / t_fa:.2f}')
-    print(f'  stats identical: {np.array_equal(s_py, s_fa)} (max |diff| '
-          f'{np.abs(s_py - s_fa).max():.1e}); precision arrays: max |diff| '
-          f'{np.abs(p_py - p_fa).max():.1e}')
-    print(f'  AP {s_py[0]:.4f}  AP50 {s_py[1]:.4f}  AP75 {s_py[2]:.4f}')
+    if not args.skip_api:
+        t_py, (s_py, p_py) = best_time(lambda: eval_pycocotools(gt_file, dets), args.repeat)
+        t_fa, (s_fa, p_fa) = best_time(lambda: eval_faster(gt_file, dets), args.repeat)
+        print(f'COCO API   pycocotools {t_py:7.3f} s | faster-coco-eval {t_fa:7.3f} s | '
+              f'speed-up x{t_py / t_fa:.2f}')
+        print(f'  stats identical: {np.array_equal(s_py, s_fa)} (max |diff| '
+              f'{np.abs(s_py - s_fa).max():.1e}); precision arrays: max |diff| '
+              f'{np.abs(p_py - p_fa).max():.1e}')
+        print(f'  AP {s_py[0]:.4f}  AP50 {s_py[1]:.4f}  AP75 {s_py[2]:.4f}')
 
     if not args.skip_metric:
         classes = tuple(c['name'] for c in gt['categories'])
         samples = metric_inputs(gt, dets)
-        t_mp, r_mp = best_time(lambda: eval_metric('pycocotools', gt_file, classes, samples),
-                               args.repeat)
-        t_mf, r_mf = best_time(lambda: eval_metric('faster_coco_eval', gt_file, classes, samples),
-                               args.repeat)
-        print(f'mmdet metric pycocotools {t_mp:7.3f} s | faster-coco-eval {t_mf:7.3f} s | '
-              f'speed-up x{t_mp / t_mf:.2f}')
-        print(f'  metric outputs identical: {r_mp == r_mf}  ({r_mf})')
+        prefix = osp.join(tmp.name, 'results') if args.outfile else None
+        runs = {}
+        names = ('mmdet', 'pycocotools', 'faster_coco_eval', 'old_fast')
+        for name in names:  # warm-up (imports, first calls), untimed
+            eval_metric(name, gt_file, classes, samples[:20], prefix)
+        for name in names:
+            runs[name] = best_time(
+                lambda: eval_metric(name, gt_file, classes, samples, prefix), args.repeat)
+        (t_ref, r_ref), (t_mp, r_mp), (t_mf, r_mf), (t_old, r_old) = runs.values()
+        where = 'json written' if args.outfile else 'no outfile_prefix'
+        print(f'mmdet CocoMetric (pycocotools) {t_ref:7.3f} s | FastCocoMetric pycocotools '
+              f'{t_mp:7.3f} s (x{t_ref / t_mp:.2f}) | FastCocoMetric faster-coco-eval '
+              f'{t_mf:7.3f} s | speed-up x{t_ref / t_mf:.2f} ({where})')
+        print(f'  metric outputs identical to CocoMetric: pycocotools {r_mp == r_ref}, '
+              f'faster-coco-eval {r_mf == r_ref}  ({r_mf})')
+        print(f'  FastCocoMetric faster-coco-eval before the fast conversion (mmdet results2json, '
+              f'gc on) {t_old:7.3f} s: x{t_ref / t_old:.2f} CocoMetric; the fast conversion '
+              f'x{t_old / t_mf:.2f}; identical: {r_old == r_ref}')
     if args.tide:
         from bombo.evaluation.tide import tide_from_coco_files
         t_td, res = best_time(lambda: tide_from_coco_files(gt, dets), args.repeat)

@@ -9,7 +9,13 @@ Prints, each measured in this process against its baseline:
    masks) of GrabCut on a crop around the box, downscaled to ``--max-side``,
    against GrabCut on the full image, on the toy images and on the toy
    images upscaled ``--upscale`` times (VOC-like sizes, where the
-   downscale matters).
+   downscale matters);
+3. (``flat``) seconds per box of GrabCut on near-flat crops (a uniform
+   colour, the same as JPEG, salt noise on a flat area; 400 x 400 images,
+   300-pixel boxes) and on the textured toy boxes, with the near-flat test
+   (default ``flat_range``) against the old path (``flat_range=None``, every
+   crop given to GrabCut), and whether the textured masks are identical
+   (toy size and toy x ``--upscale``).
 
 Usage::
 
@@ -30,7 +36,8 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, osp.join(ROOT, 'tools'))
 sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis_tools'))
 
-from bombo.datasets.pseudo_masks import coarse_mask  # noqa: E402
+from bombo.datasets.pseudo_masks import (FLAT_RANGE, coarse_mask,  # noqa: E402
+                                         grabcut_box)
 import make_pseudo_masks as tool  # noqa: E402
 from pseudo_mask_quality import (confusion, gt_path,  # noqa: E402
                                  iou_from_confusion, read_mask)
@@ -86,18 +93,64 @@ def crop_vs_full(split, entries, grabcut, upscale, k):
     return out
 
 
+def flat_crops():
+    """Near-flat 400 x 400 images (each 3-20 s per box in GrabCut before)."""
+    rng = np.random.default_rng(0)
+    const = np.full((400, 400, 3), 90, np.uint8)
+    ok, enc = cv2.imencode('.jpg', np.full((400, 400, 3), (90, 140, 200),
+                                           np.uint8))
+    salt = np.full((400, 400, 3), 128, np.uint8)
+    salt[rng.random((400, 400)) < 0.001] = 255
+    return dict(uniform=const, jpeg_uniform=cv2.imdecode(enc, 1), salt=salt)
+
+
+def flat_vs_textured(entries, grabcut, upscale=1):
+    """Seconds per box, near-flat test vs old path, flat and textured."""
+    rows = {}
+    box = [50, 50, 350, 350]
+    times = {'new': [], 'old': []}
+    for img in flat_crops().values():
+        for name, fr in (('new', FLAT_RANGE), ('old', None)):
+            t0 = time.perf_counter()
+            grabcut_box(img, box, flat_range=fr, **grabcut)
+            times[name].append(time.perf_counter() - t0)
+    rows['flat'] = (np.mean(times['new']), np.mean(times['old']), None)
+    times = {'new': 0.0, 'old': 0.0}
+    same, nbox = True, 0
+    for e in entries:
+        img = cv2.imread(e['img_path'], cv2.IMREAD_COLOR)
+        if upscale != 1:
+            img = cv2.resize(img, None, fx=upscale, fy=upscale,
+                             interpolation=cv2.INTER_LINEAR)
+        out = {}
+        for name, fr in (('new', FLAT_RANGE), ('old', None)):
+            t0 = time.perf_counter()
+            out[name] = coarse_mask(img, e['boxes'] * upscale, e['labels'],
+                                    flat_range=fr, **grabcut)
+            times[name] += time.perf_counter() - t0
+        same &= bool(np.array_equal(out['new'][0], out['old'][0]))
+        nbox += len(e['boxes'])
+    rows['textured'] = (times['new'] / nbox, times['old'] / nbox, same)
+    return rows
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser()
-    p.add_argument('--split', default='data/toy/ImageSets/Main/det_train.txt')
-    p.add_argument('--classes', nargs='+',
+    p = argparse.ArgumentParser(
+        description=__doc__.split('\n')[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('--split', default='data/toy/ImageSets/Main/det_train.txt',
+                   help='detection split file (VOC layout)')
+    p.add_argument('--classes', nargs='+', help='class names of the split',
                    default=['rectangle', 'ellipse', 'triangle'])
     p.add_argument('--num', type=int, default=60, help='images used')
-    p.add_argument('--upscale', type=int, default=4)
-    p.add_argument('--parts', nargs='+', default=['workers', 'crop'],
-                   choices=['workers', 'crop'])
+    p.add_argument('--upscale', type=int, default=4,
+                   help='also measure on images upscaled this many times')
+    p.add_argument('--parts', nargs='+', default=['workers', 'crop', 'flat'],
+                   choices=['workers', 'crop', 'flat'],
+                   help='what to measure (see the module docstring)')
     p.add_argument('--repeat', type=int, default=3,
                    help='tool timings: best of this many runs')
-    p.add_argument('--max-side', type=int,
+    p.add_argument('--max-side', type=int, help='GrabCut crop downscale',
                    default=tool.DEFAULT_GRABCUT['max_side'])
     args = p.parse_args(argv)
     cv2.setNumThreads(1)
@@ -132,6 +185,16 @@ def main(argv=None):
               f'crop+downscale: {tc:.2f} s, mIoU {mc * 100:.2f}; speed-up '
               f'x{tf / tc:.2f}, mIoU change {(mc - mf) * 100:+.2f} points '
               f'(crop without downscale: {to:.2f} s, mIoU {mo * 100:.2f})')
+
+    if 'flat' in args.parts:
+        rows = flat_vs_textured(entries, grabcut)
+        rows[f'textured, toy x{args.upscale}'] = flat_vs_textured(
+            entries, grabcut, args.upscale)['textured']
+        for kind, (new, old, same) in rows.items():
+            extra = '' if same is None else f'; masks identical: {same}'
+            print(f'[{kind}] GrabCut per box: old path {old:.3f} s, with the '
+                  f'near-flat test (flat_range={FLAT_RANGE}) {new:.3f} s; '
+                  f'speed-up x{old / new:.2f}{extra}')
 
 
 if __name__ == '__main__':

@@ -132,6 +132,10 @@ class PartialDetInferencer(DetInferencer):
 
     The image written to ``<out_dir>/vis/`` shows the boxes above
     ``pred_score_thr`` and the semantic map.
+
+    ``weights`` load with ``torch.load(weights_only=True)``; a checkpoint
+    torch refuses raises :class:`~bombo.engine.UnsafeCheckpointError`
+    naming ``tools/misc/convert_checkpoint.py``.
     """
 
     def __init__(self,
@@ -145,9 +149,11 @@ class PartialDetInferencer(DetInferencer):
         if isinstance(model, str) and osp.isfile(model):
             from ..utils.config import load_config
             model = load_config(model)
-        super().__init__(model=model, weights=weights, device=device,
-                         scope=scope, palette=palette,
-                         show_progress=show_progress)
+        from ..engine.checkpoint_io import checkpoint_errors
+        with checkpoint_errors(weights):  # names the converter
+            super().__init__(model=model, weights=weights, device=device,
+                             scope=scope, palette=palette,
+                             show_progress=show_progress)
 
     def _init_pipeline(self, cfg: Config) -> Compose:
         _rewrite_pipeline(cfg)
@@ -178,3 +184,30 @@ class PartialDetInferencer(DetInferencer):
             mmengine.dump(result, osp.join(pred_out_dir, 'preds',
                                            f'{stem}.json'))
         return result
+
+
+def init_detector(config: Union[str, Config],
+                  checkpoint: Optional[str] = None,
+                  device: Optional[str] = None,
+                  cfg_options: Optional[dict] = None,
+                  palette: str = 'none'):
+    """mmdet's ``init_detector`` for bombo: a config path is read with
+    bombo's ``load_config`` (``data_root`` / ``num_classes`` propagate,
+    ``cfg_options`` applied), and a checkpoint that
+    ``torch.load(weights_only=True)`` refuses raises
+    :class:`~bombo.engine.UnsafeCheckpointError` naming
+    ``tools/misc/convert_checkpoint.py`` instead of torch's
+    ``UnpicklingError``. ``device`` None: ``'cuda:0'`` when CUDA is
+    available, else ``'cpu'``."""
+    import torch
+    from mmdet.apis import init_detector as mmdet_init_detector
+
+    from ..engine.checkpoint_io import checkpoint_errors
+    if isinstance(config, str):
+        from ..utils.config import load_config
+        config, cfg_options = load_config(config, cfg_options), None
+    if device is None:
+        device = 'cuda:0' if torch.cuda.is_available() else 'cpu'
+    with checkpoint_errors(checkpoint):
+        return mmdet_init_detector(config, checkpoint, palette=palette,
+                                   device=device, cfg_options=cfg_options)

@@ -23,6 +23,15 @@ of a killed run are removed at the next start. Other backends than the local
 disk (``backend_args`` for petrel, ...) keep mmengine's behaviour. "Best"
 checkpoints (``save_best``) keep mmengine's order (previous best removed
 first): the regular checkpoint still survives.
+
+It also makes the checkpoints safe to load whatever ``custom_hooks`` a
+derived config sets: a config that writes its own ``custom_hooks = [...]``
+replaces the base's list, and with it the
+:class:`~bombo.engine.SafeCheckpointHook` that makes checkpoints load with
+``torch.load(weights_only=True)``. ``default_hooks.checkpoint`` is merged by
+key, so it survives; at ``before_run`` (before any checkpoint is loaded or
+saved) it registers a ``SafeCheckpointHook`` (priority ``VERY_LOW``) when the
+runner has none, and logs it.
 """
 import glob
 import os
@@ -32,6 +41,8 @@ from mmdet.registry import HOOKS
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
+
+from .safe_checkpoint_hook import SafeCheckpointHook
 
 TMP_PREFIX = '.'
 TMP_SUFFIX = '.incomplete'
@@ -68,6 +79,20 @@ def write_text_atomic(path: str, text: str) -> None:
     _publish(tmp, path)
 
 
+def ensure_safe_checkpoint_hook(runner) -> bool:
+    """Register a :class:`SafeCheckpointHook` (priority ``VERY_LOW``) on
+    ``runner`` if it has none; returns whether one was added."""
+    if any(isinstance(h, SafeCheckpointHook) for h in runner.hooks):
+        return False
+    runner.logger.info(
+        'SafeCheckpointHook added (the config\'s custom_hooks do not list '
+        'it): checkpoints stay loadable with torch.load(weights_only=True)')
+    # call_hook iterates runner._hooks: a VERY_LOW hook goes after the
+    # running one, so no hook is skipped or called twice
+    runner.register_hook(SafeCheckpointHook(), priority='VERY_LOW')
+    return True
+
+
 @HOOKS.register_module()
 class AtomicCheckpointHook(CheckpointHook):
     """``CheckpointHook`` whose saves are atomic and remove old checkpoints
@@ -82,6 +107,10 @@ class AtomicCheckpointHook(CheckpointHook):
 
     def _is_local(self) -> bool:
         return isinstance(self.file_backend, LocalBackend)
+
+    def before_run(self, runner) -> None:
+        super().before_run(runner)
+        ensure_safe_checkpoint_hook(runner)
 
     def before_train(self, runner) -> None:
         super().before_train(runner)

@@ -25,13 +25,31 @@ Then the model is checked: every ``num_classes`` under ``model`` must agree,
 and with the number of classes of every dataset (a clear ``ValueError``
 otherwise, instead of a ``Target 100 is out of bounds`` at iteration 1).
 
+Required hooks (:func:`ensure_required_hooks`): a derived config that sets
+``custom_hooks = [...]`` replaces the base's list (mmengine merges lists by
+replacing them), which silently dropped the hooks bombo needs:
+
+* ``SafeCheckpointHook`` (checkpoints that load with ``weights_only=True``)
+  is appended when no custom hook has that type;
+* ``TeacherEMAHook`` when the model has a Mask-for-Box or Box-for-Mask branch
+  (``model.m4b`` / ``model.b4m``) and an EMA teacher (``model.teacher`` of
+  type ``'ema'``, or none: the default): a plain mmengine ``EMAHook`` (which
+  cannot give the detector its teacher) becomes a ``TeacherEMAHook`` with the
+  same arguments; with no EMA hook at all one is appended with the paper's
+  defaults (``momentum=0.0002, gamma=2000``).
+
+Each addition or replacement is logged; a hook already present is never added
+again, so resolving a config twice changes nothing.
+
 Every bombo tool that reads a config calls :func:`load_config`; a config used
 by mmdet's own tools works unchanged as long as it is not overridden.
 """
 import copy
+import logging
 from typing import Any, Iterator, List, Optional, Tuple
 
 from mmengine.config import Config, ConfigDict
+from mmengine.logging import print_log
 
 #: top-level names of the markers (see the module docstring)
 MARKERS = ('base_data_root', 'base_num_classes', 'base_metainfo')
@@ -111,7 +129,65 @@ def resolve_config(cfg: Config, cfg_options: Optional[dict] = None
     _resolve_metainfo(cfg, (cfg_options or {}).get('num_classes'))
     _resolve_num_classes(cfg)
     check_num_classes(cfg)
+    ensure_required_hooks(cfg)
     return cfg
+
+
+#: the EMA teacher hook appended when a branch needs it and none is listed
+TEACHER_HOOK = dict(type='TeacherEMAHook', momentum=0.0002, gamma=2000)
+SAFE_HOOK = dict(type='SafeCheckpointHook', priority='VERY_LOW')
+
+
+def _hook_name(hook) -> str:
+    t = hook.get('type') if isinstance(hook, dict) else type(hook)
+    return t.__name__ if isinstance(t, type) else str(t).rpartition('.')[2]
+
+
+def needs_ema_teacher(model: Optional[dict]) -> bool:
+    """Whether a model config has a pseudo-label branch (``m4b`` / ``b4m``)
+    whose teacher is the EMA of ``TeacherEMAHook``."""
+    if not isinstance(model, dict):
+        return False
+    teacher = model.get('teacher') or {}
+    return bool(model.get('m4b') or model.get('b4m')) and \
+        teacher.get('type', 'ema') == 'ema'
+
+
+def ensure_required_hooks(cfg: Config) -> List[str]:
+    """Add the hooks a derived config's ``custom_hooks`` dropped (see the
+    module docstring); returns the messages logged (empty: nothing done).
+
+    Only configs with a ``model`` in mmdet's (or bombo's) default scope are
+    touched: bombo's hooks live in mmdet's registry.
+    """
+    if not isinstance(cfg.get('model'), dict) or \
+            cfg.get('default_scope', 'mmdet') not in ('mmdet', 'bombo'):
+        return []
+    hooks = list(cfg.get('custom_hooks') or [])
+    names = [_hook_name(h) for h in hooks]
+    done = []
+    if needs_ema_teacher(cfg.model) and 'TeacherEMAHook' not in names:
+        if 'EMAHook' in names:
+            i = names.index('EMAHook')
+            hooks[i] = dict(hooks[i], type='TeacherEMAHook')
+            names[i] = 'TeacherEMAHook'
+            done.append('custom_hooks: EMAHook replaced by TeacherEMAHook '
+                        '(same arguments): the Mask-for-Box / Box-for-Mask '
+                        'branch reads its EMA teacher from it')
+        else:
+            hooks.append(copy.deepcopy(TEACHER_HOOK))
+            done.append(f'custom_hooks: {TEACHER_HOOK} added: the '
+                        'Mask-for-Box / Box-for-Mask branch needs the EMA '
+                        'teacher (model.teacher type "ema")')
+    if 'SafeCheckpointHook' not in names:
+        hooks.append(copy.deepcopy(SAFE_HOOK))
+        done.append('custom_hooks: SafeCheckpointHook added: checkpoints '
+                    'stay loadable with torch.load(weights_only=True)')
+    if done:
+        cfg['custom_hooks'] = hooks
+        for msg in done:
+            print_log(msg, logger='current', level=logging.WARNING)
+    return done
 
 
 def _resolve_data_root(cfg: Config) -> None:
@@ -207,4 +283,5 @@ def check_num_classes(cfg: Config) -> None:
 
 
 __all__ = ['load_config', 'resolve_config', 'check_num_classes',
-           'iter_datasets', 'dataset_classes', 'MARKERS', 'ConfigDict']
+           'iter_datasets', 'dataset_classes', 'ensure_required_hooks',
+           'needs_ema_teacher', 'MARKERS', 'ConfigDict']

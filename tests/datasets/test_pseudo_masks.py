@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
 
-from bombo.datasets.pseudo_masks import (box_shaped_mask, box_to_pixels,
-                                         coarse_mask, grabcut_box)
+from bombo.datasets.pseudo_masks import (FALLBACK_REASONS, FLAT_RANGE,
+                                         box_shaped_mask, box_to_pixels,
+                                         coarse_mask, grabcut_box,
+                                         is_near_flat)
 
 
 def test_box_shaped_mask_smaller_box_wins():
@@ -94,9 +96,13 @@ def test_grabcut_fallbacks():
     assert reason == 'no_background' and fg.all()
     fg, reason = grabcut_box(img, [200, 10, 230, 40])
     assert reason == 'outside' and not fg.any()
-    # a uniform image: GrabCut cannot find an object (or errors): filled
+    # a uniform image: near-flat, not given to GrabCut: filled
     flat = np.full((40, 40, 3), 128, np.uint8)
     fg, reason = grabcut_box(flat, [10, 10, 30, 30])
+    assert reason == 'flat'
+    assert fg[10:30, 10:30].all() and fg.sum() == 400
+    # the old path: GrabCut cannot find an object (or errors): filled
+    fg, reason = grabcut_box(flat, [10, 10, 30, 30], flat_range=None)
     if reason:
         assert reason in ('grabcut_empty', 'grabcut_error')
         assert fg[10:30, 10:30].all() and fg.sum() == 400
@@ -189,3 +195,81 @@ def test_coarse_mask_ignored_boxes_not_grabcut_but_255():
     # without box_mask given: the same
     mc2, _ = coarse_mask(img, boxes, labels, ignore_boxes=ignore)
     np.testing.assert_array_equal(mc, mc2)
+
+
+# ---------------------------------------------------------------------------
+# near-flat crops: not given to GrabCut (seconds each), box fallback counted
+def flat_images(size=200):
+    rng = np.random.default_rng(0)
+    const = np.full((size, size, 3), 90, np.uint8)  # 10-15 s in GrabCut once
+    noisy = (128 + rng.integers(0, 4, (size, size, 3))).astype(np.uint8)
+    salt = np.full((size, size, 3), (90, 140, 200), np.uint8)
+    salt[rng.random((size, size)) < 0.002] = 255
+    return dict(const=const, noisy=noisy, salt=salt)
+
+
+def test_is_near_flat():
+    for name, img in flat_images().items():
+        assert is_near_flat(img), name
+        assert not is_near_flat(img, None)
+    rng = np.random.default_rng(1)
+    ramp = np.repeat(np.repeat((120 + np.linspace(0, 10, 64))[None, :, None],
+                               64, 0), 3, 2).astype(np.uint8)
+    assert not is_near_flat(ramp)  # 10 grey levels > FLAT_RANGE
+    two = np.full((64, 64, 3), (90, 140, 200), np.uint8)
+    two[16:48, 16:48] = (200, 50, 50)  # a clear object on a flat background
+    assert not is_near_flat(two)
+    assert not is_near_flat(rng.integers(0, 255, (64, 64, 3), np.uint8))
+    assert not is_near_flat(np.full((8, 8), 3, np.uint8), flat_range=-1)
+    assert is_near_flat(np.full((8, 8, 1), 3, np.uint8)) and FLAT_RANGE == 4
+    # the histogram percentiles are numpy's 'lower' / 'higher' ones
+    for seed in range(20):
+        r = np.random.default_rng(seed)
+        img = (100 + r.integers(0, 3 + seed, (r.integers(5, 60), 30, 3))
+               ).astype(np.uint8)
+        img[r.random(img.shape[:2]) < 0.02] = r.integers(0, 255)
+        px = img.reshape(-1, 3)
+        lo = np.percentile(px, 1, axis=0, method='lower')
+        hi = np.percentile(px, 99, axis=0, method='higher')
+        assert is_near_flat(img) == bool(np.all(hi - lo <= FLAT_RANGE)), seed
+    with pytest.raises(ValueError, match='uint8'):
+        is_near_flat(np.zeros((4, 4, 3), np.float32))
+
+
+def test_flat_crops_fall_back_quickly_and_are_counted():
+    import time
+    imgs = flat_images()
+    box = [40, 40, 160, 160]
+    for name, img in imgs.items():
+        t0 = time.perf_counter()
+        fg, reason = grabcut_box(img, box)
+        assert time.perf_counter() - t0 < 0.5, name  # GrabCut: seconds
+        assert reason == 'flat', name
+        assert fg[40:160, 40:160].all() and fg.sum() == 120 * 120
+    boxes = np.array([box, [10, 10, 60, 60]], float)
+    mc, stats = coarse_mask(imgs['salt'], boxes, np.array([1, 2]))
+    assert stats['fallback'] == {'flat': 2} and stats['grabcut'] == 0
+    np.testing.assert_array_equal(
+        mc, box_shaped_mask(boxes, np.array([1, 2]), (200, 200)))
+    assert 'flat' in FALLBACK_REASONS
+
+
+def test_textured_crops_give_the_same_masks_as_before(toy_root):
+    """The near-flat test changes nothing where the crop is textured."""
+    import cv2
+    from make_pseudo_masks import entries_from_split
+    img, _, box = synthetic()
+    cases = [(img, np.array([box], float), np.array([1]))]
+    entries, _ = entries_from_split(
+        f'{toy_root}/ImageSets/Main/det_train.txt',
+        ['rectangle', 'ellipse', 'triangle'])
+    cases += [(cv2.imread(e['img_path']), e['boxes'], e['labels'])
+              for e in entries[:3]]
+    for img, boxes, labels in cases:
+        new, s_new = coarse_mask(img, boxes, labels)
+        old, s_old = coarse_mask(img, boxes, labels, flat_range=None)
+        np.testing.assert_array_equal(new, old)
+        assert s_new == s_old and 'flat' not in s_new['fallback']
+        assert s_new['grabcut'] >= 1  # GrabCut ran on these crops
+        # a threshold that calls them flat would change them
+        assert (coarse_mask(img, boxes, labels, flat_range=255)[0] != old).any()

@@ -151,5 +151,75 @@ def test_string_image_ids_voc_style():
     fast_metric = FastCocoMetric(backend='faster_coco_eval')
     fast = run(fast_metric, data)
     assert slow == fast and slow['bbox_mAP'] > 0
+    from mmdet.evaluation.metrics import CocoMetric
+    assert run(CocoMetric(), data) == slow  # string ids through the fast conversion too
     again = fast_metric.compute_metrics(fast_metric.results)  # cached gt: same id mapping
     assert again == fast
+
+
+# ---------------------------------------------------------------------------
+# fast results conversion (numpy, from memory; the json written only when asked)
+def test_bbox_results_equal_mmdet_results2json(tmp_path):
+    """The same dicts, in the same order, with the same float64 values as mmdet's json file."""
+    from mmdet.evaluation.metrics import CocoMetric
+
+    from bombo.evaluation.fast_coco_metric import bbox_results
+    gts, preds = random_scene(seed=3)
+    preds[2] = dict(bboxes=np.zeros((0, 4), np.float32), labels=np.zeros(0, np.int64),
+                    scores=np.zeros(0, np.float32))  # an image without detections
+    ref = CocoMetric()
+    ref.cat_ids = [4, 7, 9]  # not 1..C: the label -> category map matters
+    results = [dict(p, img_id=np.int64(g['img_id'])) for g, p in zip(gts, preds)]
+    files = ref.results2json(results, str(tmp_path / 'ref'))
+    with open(files['bbox']) as f:
+        expected = json.load(f)
+    got = bbox_results(results, ref.cat_ids)
+    assert got == expected and len(got) == sum(len(p['labels']) for p in preds)
+    assert all(type(d['image_id']) is int for d in got)
+    assert {d['category_id'] for d in got} <= {4, 7, 9}
+
+
+@pytest.mark.parametrize('backend', ['pycocotools', 'faster_coco_eval'])
+@pytest.mark.parametrize('with_prefix', [False, True])
+def test_identical_to_mmdet_with_and_without_outfile(tmp_path, backend, with_prefix):
+    from mmdet.evaluation.metrics import CocoMetric
+    from mmdet.evaluation.metrics import coco_metric as module
+    data = samples(*random_scene(seed=4, n_img=20))
+    kwargs = dict(metric=['bbox', 'proposal'], classwise=True)
+    ref_prefix = str(tmp_path / 'ref') if with_prefix else None
+    fast_prefix = str(tmp_path / 'fast') if with_prefix else None
+    ref = run(CocoMetric(outfile_prefix=ref_prefix, **kwargs), data)
+    load_before = module.load
+    fast = run(FastCocoMetric(backend=backend, outfile_prefix=fast_prefix, **kwargs), data)
+    assert module.load is load_before  # restored
+    assert 0.05 < ref['bbox_mAP'] < 0.95 and 'AR@100' in ref
+    for key, value in ref.items():
+        assert fast[key] == value, key
+    if with_prefix:  # the json file is written, with mmdet's exact text
+        with open(f'{ref_prefix}.bbox.json') as f1, open(f'{fast_prefix}.bbox.json') as f2:
+            assert f1.read() == f2.read()
+        assert not [f for f in tmp_path.iterdir() if f.name.endswith('.incomplete')]
+    else:
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_format_only_writes_the_json(tmp_path):
+    from mmdet.evaluation.metrics import CocoMetric
+    data = samples(*random_scene(seed=5))
+    assert run(CocoMetric(format_only=True, outfile_prefix=str(tmp_path / 'a')), data) == {}
+    assert run(FastCocoMetric(format_only=True, outfile_prefix=str(tmp_path / 'b')), data) == {}
+    assert (tmp_path / 'a.bbox.json').read_text() == (tmp_path / 'b.bbox.json').read_text()
+
+
+def test_gc_state_is_restored():
+    import gc
+    data = samples(*random_scene(seed=6, n_img=3))
+    assert gc.isenabled()
+    run(FastCocoMetric(), data)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        run(FastCocoMetric(), data)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -141,11 +141,6 @@ def _free_port():
         return s.getsockname()[1]
 
 
-CPU_TEST = 'setup_cpu_distributed' in open(osp.join(TOOLS, 'test.py')).read()
-
-
-@pytest.mark.skipif(not CPU_TEST, reason='tools/test.py does not set up '
-                    'gloo without CUDA yet (setup_cpu_distributed)')
 def test_dist_test_two_cpu_processes_match_one(toy_root, tmp_path):
     """2 gloo processes evaluate a tiny toy checkpoint through
     dist_test.sh: each takes half the images, and the metrics equal those
