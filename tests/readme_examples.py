@@ -74,6 +74,8 @@ FILL: Dict[str, List[str]] = {
                       '--out', 'work_dirs/readme_test/results.pkl'],
     'tools/dist_train.sh': [TOY, '2', '--work-dir',
                             'work_dirs/readme_dist_train'],
+    'tools/dist_test.sh': [TOY, '{last_checkpoint:work_dirs/readme_train}',
+                           '2', '--work-dir', 'work_dirs/readme_dist_test'],
     'tools/make_pseudo_masks.py': ['configs/toy/toy_r18_fpn_b4m.py',
                                    '--workers', '2'],
     'tools/demo.py': ['{config}', '--work-dir', 'work_dirs/readme_{stem}'],
