@@ -333,3 +333,68 @@ def test_memory_bank_and_segmentation_keys_cuda_equal_cpu():
     for c, g_ in zip(out['cpu'], out['cuda']):
         assert c.shape == g_.shape
         assert torch.allclose(c.float(), g_.float(), atol=1e-6)
+
+
+# --------------------------------------------------------------------------
+# a training step with AMP (fp16), as `tools/train.py --amp` runs it
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize('name', ('mtl', 'm4b', 'b4m', 'bombo'))
+def test_amp_fp16_train_step_on_cuda(name):
+    import sys
+
+    from mmengine.optim import AmpOptimWrapper
+    sys.path.insert(0, osp.join(ROOT, 'tests', 'models'))
+    from test_partial_mtl import tiny_toy_model
+    model, items = tiny_toy_model(name)
+    model = model.to(CUDA).train()
+    optim = AmpOptimWrapper(
+        optimizer=torch.optim.SGD(model.parameters(), lr=1e-3,
+                                  momentum=0.9), loss_scale='dynamic')
+    for step in range(3):
+        with optim.optim_context(model):
+            inputs, samples = preprocess(model, items)
+            losses = model.loss(inputs, samples)
+            if model.m4b is not None or model.b4m is not None:
+                # the teacher runs in the student's precision
+                feats = model.teacher_features(inputs)
+                assert feats[0].dtype == torch.float16
+                model.__dict__['_teacher_cache'] = {}
+        loss, _ = model.parse_losses(losses)
+        assert loss.dtype == torch.float32 and bool(torch.isfinite(loss))
+        for k, v in losses.items():
+            for t in (v if isinstance(v, (list, tuple)) else [v]):
+                assert t.is_cuda and bool(torch.isfinite(t).all()), k
+        optim.update_params(loss)
+        for n, p in model.named_parameters():
+            assert bool(torch.isfinite(p).all()), n
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(bool(torch.isfinite(g).all()) for g in grads)
+    if name in ('m4b', 'bombo'):
+        assert float(losses['m4b_boxes_per_img']) > 0
+    if name in ('b4m', 'bombo'):
+        keys, _ = model.b4m.bank.all_keys()
+        assert keys.is_cuda and keys.dtype == torch.float32 and len(keys)
+
+
+def test_dense_predictions_and_keys_cuda_equal_cpu(toy_root, tmp_path):
+    """The batched teacher paths select the same boxes on the GPU."""
+    from bombo.models.task_modules.teacher import dense_predictions
+    cfg = tiny_cfg(toy_root, str(tmp_path))
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    with torch.no_grad():
+        model.bbox_head.retina_cls.bias.normal_(0, 2)
+    model.eval()
+    g = torch.Generator().manual_seed(0)
+    inputs = torch.randn(3, 3, 96, 96, generator=g)
+    from mmdet.structures import DetDataSample
+    samples = [DetDataSample(metainfo=dict(img_shape=s, ori_shape=s))
+               for s in ((64, 96), (96, 50), (40, 40))]
+    with no_tf32():
+        cpu = dense_predictions(model, inputs, samples, 0.3, 40)
+        gpu = dense_predictions(copy.deepcopy(model).to(CUDA),
+                                inputs.to(CUDA), samples, 0.3, 40)
+    for c, d in zip(cpu, gpu):
+        assert d.bboxes.is_cuda and len(c) == len(d)
+        assert torch.allclose(c.bboxes, d.bboxes.cpu(), atol=1e-3)

@@ -114,3 +114,54 @@ def test_bombo_runs_the_teacher_backbone_once_per_step(toy_root, tmp_path):
     assert len(calls) == 1 and calls[0][0] == 2
     assert 'loss_m4b_bbox' in losses and 'loss_b4m_seg' in losses
     assert model.__dict__['_teacher_cache'] == {}
+
+
+def test_teacher_runs_only_what_the_branches_read(toy_root, tmp_path):
+    """BoMBo step: the teacher's semantic head runs up to z (no logits, no
+    attention), its detection head once, its backbone once, all in
+    inference mode."""
+    model, det_ds, seg_ds, _ = build(toy_root, tmp_path)
+    model.m4b = MODELS.build(dict(
+        type='MaskForBoxBranch', loss_mode='L',
+        refiner=dict(type='MaskForBoxRefiner', mode='m4b', num_classes=3)))
+    teacher = model.get_teacher()
+    calls = {}
+
+    def spy(name):
+        def hook(module, args, out):
+            calls[name] = calls.get(name, 0) + 1
+            assert torch.is_inference_mode_enabled(), name
+        return hook
+
+    for name in ('seg_head.conv_logits', 'seg_head.conv_attention',
+                 'seg_head.convs.0', 'bbox_head', 'backbone'):
+        teacher.get_submodule(name).register_forward_hook(spy(name))
+    losses_of(model, [det_ds[0], seg_ds[0], seg_ds[1]])
+    assert calls == {'seg_head.convs.0': 1, 'bbox_head': 1, 'backbone': 1}
+
+
+def test_student_keys_reuse_the_l_seg_features(toy_root, tmp_path,
+                                               monkeypatch):
+    """teacher_keys=False: the keys are the student's z of the L_seg pass
+    (detached), no extra pass, no teacher needed."""
+    from bombo.models.task_modules import b4m_branch
+    model, det_ds, seg_ds, _ = build(toy_root, tmp_path, teacher_keys=False)
+    model.set_teacher(None)
+    seen, outs = [], []
+    original = b4m_branch.segmentation_keys
+    monkeypatch.setattr(b4m_branch, 'segmentation_keys',
+                        lambda z, seg, **kw: seen.append(z) or
+                        original(z, seg, **kw))
+    model.seg_head.register_forward_hook(
+        lambda m, a, out: outs.append(out['feats']))
+    extract = []
+    original_extract = model.extract_feat
+    model.extract_feat = lambda x: extract.append(len(x)) or \
+        original_extract(x)
+    losses = losses_of(model, [det_ds[0], seg_ds[0], seg_ds[1]])
+    assert extract == [1, 2]  # the two sub-batches, nothing more
+    assert len(outs) == 2  # B4M on the det image, L_seg on the seg images
+    assert len(seen) == 1 and torch.equal(seen[0], outs[1].detach())
+    assert not seen[0].requires_grad
+    assert len(model.b4m.bank.all_keys()[0]) > 0
+    assert math.isfinite(float(losses['loss_b4m_object']))

@@ -118,3 +118,67 @@ def test_unknown_task_in_batch_is_rejected(setup):
     inputs, samples = batch(model, [item])
     with pytest.raises(ValueError, match='ann_task'):
         model.loss(inputs, samples)
+
+
+# --------------------------------------------------------------------------
+# a training step under autocast (as mmengine's AmpOptimWrapper runs it)
+TOY_MODELS = ('mtl', 'm4b', 'b4m', 'bombo')
+
+
+def tiny_toy_model(name):
+    """The toy config ``name`` at 8/16 channels with its teacher (a copy of
+    the student, the EMA at its first update) and synthetic inputs (two
+    non-square sizes, 2 detection + 2 segmentation images)."""
+    import os.path as osp
+    import sys
+
+    from mmengine.config import Config
+
+    from conftest import ROOT
+    sys.path.insert(0, osp.join(ROOT, 'benchmarks'))
+    from bench_train_step import synthetic_items
+    cfg = Config.fromfile(osp.join(ROOT, f'configs/toy/toy_r18_fpn_{name}.py'))
+    m = cfg.model
+    m.backbone.base_channels = 8
+    m.neck.in_channels = [8, 16, 32, 64]
+    m.neck.out_channels = 16
+    m.bbox_head.in_channels = m.bbox_head.feat_channels = 16
+    m.seg_head.in_channels = m.seg_head.feat_channels = 16
+    if m.get('b4m'):
+        m.b4m.feat_dim = 16
+    torch.manual_seed(0)
+    model = MODELS.build(m)
+    model.init_weights()
+    with torch.no_grad():  # teacher scores above Algorithm 1's thresholds
+        model.bbox_head.retina_cls.bias.normal_(0, 1)
+        model.seg_head.conv_logits.weight.normal_(0, 1)
+    model.set_teacher(copy.deepcopy(model))
+    items = synthetic_items(2, 2, [(64, 96), (96, 64)], 3, seed=1)
+    return model, items
+
+
+@pytest.mark.parametrize('name', TOY_MODELS)
+def test_train_step_under_cpu_autocast_bf16(name):
+    model, items = tiny_toy_model(name)
+    model.train()
+    inputs, samples = batch(model, items)
+    for step in range(2):  # the second step meets a filled memory bank
+        model.zero_grad()
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            losses = model.loss(inputs, samples)
+        loss, logs = model.parse_losses(losses)
+        for k, v in losses.items():
+            for t in (v if isinstance(v, (list, tuple)) else [v]):
+                assert torch.isfinite(t).all(), (k, t)
+                if 'loss' in k:
+                    assert t.dtype == torch.float32, (k, t.dtype)
+        loss.backward()
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        assert grads and all(torch.isfinite(g).all() for g in grads)
+        assert all(g.dtype == torch.float32 for g in grads)
+    if name in ('m4b', 'bombo'):
+        assert float(losses['m4b_boxes_per_img']) > 0
+        assert float(total(losses['loss_m4b_bbox'])) > 0
+    if name in ('b4m', 'bombo'):
+        assert len(model.b4m.bank.all_keys()[0]) > 0
+        assert model.b4m.bank.keys.dtype == torch.float32

@@ -79,7 +79,9 @@ class PartialMultiTaskDetector(SingleStageDetector):
             ``dict(type='ema')`` (default when a branch needs one): the EMA
             of the student kept by ``TeacherEMAHook`` (add it to
             ``custom_hooks``); ``dict(type='pretrained', checkpoint=PATH)``:
-            a frozen copy of this model loaded from a checkpoint. The
+            a frozen copy of this model loaded from a checkpoint, strictly
+            (:func:`load_teacher_checkpoint`: every weight of the backbone,
+            neck and heads, nothing else, or an error naming the keys). The
             teacher sees the student's input images, without gradient.
     """
 
@@ -133,11 +135,9 @@ class PartialMultiTaskDetector(SingleStageDetector):
         """The teacher model, loading a pre-trained one on first use."""
         teacher = self.__dict__.get('_teacher')
         if teacher is None and self.teacher_cfg['type'] == 'pretrained':
-            from mmengine.runner import load_checkpoint
             teacher = copy.deepcopy(self)
             teacher.__dict__['_teacher'] = None
-            load_checkpoint(teacher, self.teacher_cfg['checkpoint'],
-                            map_location='cpu', strict=False)
+            load_teacher_checkpoint(teacher, self.teacher_cfg['checkpoint'])
             teacher.requires_grad_(False).eval()
             self.set_teacher(teacher)
         if teacher is None:
@@ -230,7 +230,8 @@ class PartialMultiTaskDetector(SingleStageDetector):
             try:
                 if self.b4m is not None:
                     # keys for Box-for-Mask's memory bank, from the teacher
-                    self.b4m.update_bank(self, inputs, samples)
+                    self.b4m.update_bank(self, inputs, samples,
+                                         student_feats=outs['feats'])
                 losses.update(self.det_pseudo_losses(x, inputs, samples))
             finally:
                 self.__dict__['_teacher_cache'] = {}
@@ -273,6 +274,81 @@ class PartialMultiTaskDetector(SingleStageDetector):
         x = self.extract_feat(batch_inputs)
         return (self.bbox_head.forward(self.det_feats(x)),
                 self.seg_head(self.seg_feats(x))['seg_preds'])
+
+
+#: parts of the model a pre-trained teacher runs; their weights must all be
+#: in its checkpoint, and nothing else under these names
+TEACHER_PARTS = ('backbone', 'neck', 'bbox_head', 'seg_head')
+#: how many missing / unexpected keys an error names before a count
+MAX_KEYS_LISTED = 20
+
+
+def _listed(keys: List[str]) -> str:
+    shown = ', '.join(keys[:MAX_KEYS_LISTED])
+    more = len(keys) - MAX_KEYS_LISTED
+    return shown + (f', ... (+{more} more)' if more > 0 else '')
+
+
+def load_teacher_checkpoint(teacher: torch.nn.Module, path: str) -> None:
+    """Load a pre-trained teacher's weights strictly.
+
+    The checkpoint is read with torch's safe loader (``weights_only=True``,
+    torch's default, through mmengine's ``CheckpointLoader``); its
+    ``state_dict`` (or the file itself when it is a bare state dict; a
+    ``module.`` prefix of DDP is stripped) must hold exactly the weights of
+    the parts the teacher runs (:data:`TEACHER_PARTS`: backbone, neck,
+    detection and semantic heads). Keys of other parts (the B4M memory
+    bank, an embedding head) are neither required nor loaded: the teacher
+    never runs them.
+
+    Raises:
+        RuntimeError: missing or unexpected keys, every one named (the
+            first :data:`MAX_KEYS_LISTED` of each, then a count), with the
+            path; or a checkpoint the safe loader refuses (pickled Python
+            objects, e.g. numpy arrays of a plain mmengine/mmdet run), with
+            the command that converts it.
+    """
+    import pickle
+
+    from mmengine.runner import CheckpointLoader
+    try:
+        ckpt = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    except pickle.UnpicklingError as e:
+        raise RuntimeError(
+            f'the pre-trained teacher checkpoint {path} cannot be read with '
+            "torch's safe loader (weights_only=True): it holds pickled "
+            'Python objects (a checkpoint of a plain mmengine/mmdet run '
+            'holds numpy arrays). Convert a checkpoint you trust once with '
+            f'`python tools/misc/convert_checkpoint.py {path} OUT` and set '
+            f'model.teacher.checkpoint=OUT. ({type(e).__name__}: '
+            f'{str(e).splitlines()[0] if str(e) else ""})') from e
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict):
+        raise RuntimeError(f'the pre-trained teacher checkpoint {path} holds '
+                           f'no state dict (got {type(ckpt).__name__})')
+    state = {k[len('module.'):] if k.startswith('module.') else k: v
+             for k, v in state.items()}
+
+    def used(key: str) -> bool:
+        return key.split('.', 1)[0] in TEACHER_PARTS
+
+    expected = {k for k in teacher.state_dict() if used(k)}
+    given = {k for k in state if used(k)}
+    missing = sorted(expected - given)
+    unexpected = sorted(given - expected)
+    if missing or unexpected:
+        raise RuntimeError(
+            f'the pre-trained teacher checkpoint {path} does not match the '
+            f'model ({", ".join(TEACHER_PARTS)}): '
+            f'{len(missing)} missing key(s): {_listed(missing) or "-"}; '
+            f'{len(unexpected)} unexpected key(s): '
+            f'{_listed(unexpected) or "-"}. Is it a checkpoint of this '
+            'config (same backbone, neck, heads and num_classes)?')
+    try:
+        teacher.load_state_dict({k: state[k] for k in given}, strict=False)
+    except RuntimeError as e:  # shapes (e.g. another num_classes)
+        raise RuntimeError(f'the pre-trained teacher checkpoint {path} does '
+                           f'not fit the model: {e}') from e
 
 
 def _scale(value, weight: float):

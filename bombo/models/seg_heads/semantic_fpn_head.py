@@ -98,12 +98,7 @@ class SemanticFPNHead(BaseModule):
             ``M``; ``logits`` (``M^l``); ``feats`` (``z``, B, feat_channels,
             H_0, W_0); and ``attention`` (``alpha``) when enabled.
         """
-        if len(x) < self.num_levels:
-            raise ValueError(f'SemanticFPNHead needs {self.num_levels} '
-                             f'levels, got {len(x)}')
-        feats = self.convs[0](x[0])
-        for i in range(1, self.num_levels):
-            feats = feats + self.convs[i](x[i])
+        feats = self.forward_feats(x)
         logits = self.conv_logits(feats)
         out = dict(logits=logits, feats=feats, seg_preds=logits)
         if self.with_attention:
@@ -111,6 +106,18 @@ class SemanticFPNHead(BaseModule):
             out['attention'] = attention
             out['seg_preds'] = logits * attention
         return out
+
+    def forward_feats(self, x: Sequence[Tensor]) -> Tensor:
+        """Only ``z`` (B, feat_channels, H_0, W_0), the input of the logit
+        and attention layers: what Box-for-Mask's memory-bank keys read
+        (no logits, no attention map)."""
+        if len(x) < self.num_levels:
+            raise ValueError(f'SemanticFPNHead needs {self.num_levels} '
+                             f'levels, got {len(x)}')
+        feats = self.convs[0](x[0])
+        for i in range(1, self.num_levels):
+            feats = feats + self.convs[i](x[i])
+        return feats
 
     @staticmethod
     def stack_gt(batch_data_samples: SampleList, key: str = 'gt_sem_seg'

@@ -2,7 +2,6 @@
 from typing import Dict, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from torch import Tensor, nn
@@ -63,8 +62,9 @@ class BoxForMaskBranch(nn.Module):
         key_mode (str): ``'component'`` (one key per connected component of
             a class) or ``'class'`` (one per class region).
         teacher_keys (bool): keys from the teacher's features (default, as
-            the paper: "EMA/teacher features"); False takes the student's
-            features, detached (for runs without a teacher).
+            the paper: "The EMA network is also used for the B4M triplet
+            loss"); False takes the student's features of the L_seg pass,
+            detached (for runs without a teacher; no extra pass).
     """
 
     def __init__(self,
@@ -99,21 +99,33 @@ class BoxForMaskBranch(nn.Module):
         self.teacher_keys = teacher_keys
 
     @torch.no_grad()
-    def update_bank(self, detector, inputs: Tensor,
-                    samples: SampleList) -> None:
-        """Push keys of the segmentation-annotated ``samples`` (Eq. 4)."""
+    def update_bank(self, detector, inputs: Tensor, samples: SampleList,
+                    student_feats: Optional[Tensor] = None) -> None:
+        """Push keys of the segmentation-annotated ``samples`` (Eq. 4).
+
+        With ``teacher_keys`` (default, the paper: "The EMA network is also
+        used for the B4M triplet loss") the keys are the teacher's ``z``: its
+        neck features of ``inputs`` are the ones M4B uses too (computed once
+        per step, :meth:`PartialMultiTaskDetector.teacher_features`) and of
+        its semantic head only the part up to ``z`` runs (no logits, no
+        attention), in inference mode. Without, they are the student's
+        ``z`` of the same images, ``student_feats``, which the detector has
+        already computed for L_seg (detached here; no extra pass).
+        """
         if not self.use_object:
             return
         if self.teacher_keys:
-            model = detector.get_teacher()
+            teacher = detector.get_teacher()
             feats = detector.teacher_features(inputs)
+            with eval_mode(teacher):
+                z = teacher.seg_head.forward_feats(teacher.seg_feats(feats))
         else:
-            model = detector
-            with eval_mode(model):
-                feats = model.extract_feat(inputs)
-        with eval_mode(model):
-            outs = model.seg_head(model.seg_feats(feats))
-        keys, labels = segmentation_keys(outs['feats'].float(),
+            if student_feats is None:
+                raise ValueError('teacher_keys=False takes the keys from the '
+                                 "student's semantic-head features: pass "
+                                 'student_feats')
+            z = student_feats.detach()
+        keys, labels = segmentation_keys(z.float(),
                                          stack_maps(samples, 'gt_sem_seg'),
                                          mode=self.key_mode)
         # always: under DDP the push is a collective (the bank gathers the

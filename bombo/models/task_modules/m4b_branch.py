@@ -86,13 +86,24 @@ class MaskForBoxBranch(nn.Module):
     def pseudo_samples(self, detector, inputs: Tensor,
                        samples: SampleList) -> SampleList:
         """Copies of ``samples`` whose ``gt_instances`` are the pseudo-boxes
-        (in the input frame, like the masks)."""
+        (in the input frame, like the masks).
+
+        Algorithm 1 runs on the host (NumPy, image by image: its control
+        flow depends on the data); the teacher's predictions and the masks
+        go there in one transfer each for the whole batch, and the
+        pseudo-boxes come back in one."""
+        device = inputs.device
         preds = None
         if self.needs_teacher:
-            preds = self.teacher_predictions(
+            preds = _to_host(self.teacher_predictions(
                 detector.get_teacher(), inputs, samples,
-                feats=detector.teacher_features(inputs))
-        pseudo = self.refiner(preds, samples)
+                feats=detector.teacher_features(inputs)))
+        masks = None
+        if self.refiner.mode != 'unbiased_teacher':
+            maps = [s.gt_sem_seg.sem_seg for s in samples]
+            masks = list(torch.stack(maps).cpu()) if len(
+                {m.shape for m in maps}) == 1 else [m.cpu() for m in maps]
+        pseudo = _to_device(self.refiner(preds, masks), device)
         out = []
         for sample, inst in zip(samples, pseudo):
             new = copy.copy(sample)  # shallow: images/masks are not copied
@@ -113,7 +124,9 @@ class MaskForBoxBranch(nn.Module):
         """L_M4B on the segmentation-annotated ``samples`` whose neck
         features are ``x``."""
         pseudo = self.pseudo_samples(detector, inputs, samples)
-        losses = detector.bbox_head.loss(detector.det_feats(x), pseudo)
+        losses = head_loss(detector.bbox_head, detector.det_feats(x), pseudo,
+                           cls='C' in self.loss_mode,
+                           reg='L' in self.loss_mode)
         out = {}
         if 'L' in self.loss_mode:
             out['loss_m4b_bbox'] = _weighted(losses['loss_bbox'],
@@ -126,6 +139,84 @@ class MaskForBoxBranch(nn.Module):
             device=inputs.device)
         out['m4b_boxes_per_img'] = num  # logged, not optimised
         return out
+
+
+def _tower_is_pure(convs) -> bool:
+    """No module with running statistics (BN) in a head's conv tower:
+    skipping it then changes nothing but the time."""
+    return not any(getattr(m, 'track_running_stats', False)
+                   for m in convs.modules())
+
+
+def head_loss(head, feats, samples: SampleList, cls: bool = True,
+              reg: bool = True) -> Dict[str, Tensor]:
+    """``head.loss(feats, samples)`` running only the branches whose loss
+    is used: with ``loss_mode='L'`` (the paper's best) a RetinaHead's
+    classification tower (its stacked convs and ``retina_cls``) is not run
+    on the segmentation images, with ``'C'`` its regression tower is not.
+
+    The skipped branch's output is replaced by zeros without gradient:
+    mmdet's ``AnchorHead.loss_by_feat`` reads it only for its own loss (the
+    anchors, targets and the average factor come from the feature sizes and
+    the boxes), so the kept loss is the same value with the same gradient,
+    and the skipped loss, which L_M4B drops, has no graph. Heads of another
+    type, or with batch norm in the tower to skip (running statistics),
+    run whole.
+    """
+    from mmdet.models.dense_heads import RetinaHead
+    from mmdet.models.utils import unpack_gt_instances
+    if (cls and reg) or type(head) is not RetinaHead or not _tower_is_pure(
+            head.cls_convs if reg else head.reg_convs):
+        return head.loss(feats, samples)
+    cls_scores, bbox_preds = [], []
+    num_priors = head.num_base_priors
+    for x in feats:
+        if cls:
+            f = x
+            for conv in head.cls_convs:
+                f = conv(f)
+            cls_scores.append(head.retina_cls(f))
+        else:
+            f = x
+            for conv in head.reg_convs:
+                f = conv(f)
+            bbox_preds.append(head.retina_reg(f))
+        out = (cls_scores if cls else bbox_preds)[-1]
+        size = (x.shape[0], num_priors * (
+            head.bbox_coder.encode_size if cls else head.cls_out_channels),
+            *x.shape[-2:])
+        (bbox_preds if cls else cls_scores).append(
+            out.new_zeros(size).detach())
+    gt, ignore, metas = unpack_gt_instances(samples)
+    return head.loss_by_feat(cls_scores, bbox_preds, gt, metas, ignore)
+
+
+def _to_host(preds):
+    """Per-image ``InstanceData`` moved to the CPU in one transfer per
+    field for the whole batch."""
+    if not preds or all(p.bboxes.device.type == 'cpu' for p in preds):
+        return preds
+    counts = [len(p) for p in preds]
+    out = [InstanceData() for _ in preds]
+    for key in preds[0].keys():
+        values = torch.cat([getattr(p, key) for p in preds]).cpu()
+        for o, v in zip(out, values.split(counts)):
+            setattr(o, key, v)
+    return out
+
+
+def _to_device(insts, device):
+    """Pseudo-box ``InstanceData`` (CPU) moved to ``device``, one transfer
+    per field for the whole batch."""
+    if device.type == 'cpu' or not insts:
+        return insts
+    counts = [len(i) for i in insts]
+    out = [InstanceData() for _ in insts]
+    for key in insts[0].keys():
+        values = torch.cat([getattr(i, key) for i in insts]).to(device)
+        for o, v in zip(out, values.split(counts)):
+            setattr(o, key, v)
+    return out
 
 
 def _weighted(value, weight: float):

@@ -80,15 +80,30 @@ class ClassMemoryBank(nn.Module):
         if self.gather:
             embeddings, labels = gather_keys(embeddings,
                                              labels.to(self.keys.device))
-        for c in labels.unique().tolist():
-            new = embeddings[labels == c][-self.size_per_class:]
-            n = new.shape[0]
-            idx = (self.ptr[c] + torch.arange(n, device=self.keys.device)
-                   ) % self.size_per_class
-            self.keys[c, idx] = new
-            self.ptr[c] = (self.ptr[c] + n) % self.size_per_class
-            self.count[c] = torch.clamp(self.count[c] + n,
-                                        max=self.size_per_class)
+        self._enqueue(embeddings, labels)
+
+    def _enqueue(self, embeddings: Tensor, labels: Tensor) -> None:
+        """Queue keys for all classes at once (no loop over classes, no
+        host synchronisation): key ``k`` of class ``c``, the ``r``-th of its
+        class in this push, is kept if it is among the class's last
+        ``size_per_class`` and written at ``ptr[c] + r'`` (mod size), ``r'``
+        its rank among the kept ones, which is what a per-class FIFO push of
+        the kept keys in order does."""
+        if labels.numel() == 0:
+            return
+        size = self.size_per_class
+        labels = labels.to(self.keys.device)
+        onehot = F.one_hot(labels, self.num_classes)  # (K, C)
+        rank = onehot.cumsum(0).gather(1, labels[:, None])[:, 0] - 1
+        n_cls = onehot.sum(0)  # (C,)
+        skip = (n_cls - size).clamp_min(0)  # oldest new keys not kept
+        keep = rank >= skip[labels]
+        lab = labels[keep]
+        pos = (self.ptr[lab] + rank[keep] - skip[lab]) % size
+        self.keys[lab, pos] = embeddings[keep]
+        n = n_cls.clamp_max(size)
+        self.ptr.copy_((self.ptr + n) % size)
+        self.count.copy_((self.count + n).clamp_max(size))
 
     def get(self, cls: int) -> Tensor:
         """Keys of one class, oldest first.
@@ -102,16 +117,23 @@ class ClassMemoryBank(nn.Module):
         return torch.roll(self.keys[cls], -int(self.ptr[cls]), dims=0)
 
     def all_keys(self) -> Tuple[Tensor, Tensor]:
-        """All stored keys and their classes.
+        """All stored keys and their classes: class by class, each class's
+        keys oldest first (one host synchronisation, for the count).
 
         Returns:
             tuple: ``(keys (K, D), labels (K,))``.
         """
-        keys = [self.get(c) for c in range(self.num_classes)]
-        labels = [torch.full((k.shape[0], ), c, dtype=torch.long,
-                             device=self.keys.device)
-                  for c, k in enumerate(keys)]
-        return torch.cat(keys), torch.cat(labels)
+        size = self.size_per_class
+        j = torch.arange(size, device=self.keys.device)[None]  # (1, S)
+        full = (self.count == size)[:, None]
+        # a full queue starts at ptr (its oldest key); a partial one at 0
+        slot = torch.where(full, (j + self.ptr[:, None]) % size, j)
+        valid = j < self.count[:, None]  # (C, S)
+        keys = self.keys.gather(
+            1, slot[..., None].expand(-1, -1, self.dim))[valid]
+        labels = torch.arange(self.num_classes, device=self.keys.device)[
+            :, None].expand(-1, size)[valid]
+        return keys, labels
 
     def extra_repr(self) -> str:
         return (f'num_classes={self.num_classes}, dim={self.dim}, '
@@ -167,6 +189,11 @@ def segmentation_keys(feats: Tensor,
     object (area interpolation of the object mask), so small objects still
     yield a key.
 
+    The whole batch is done at once (:func:`_object_weights`; one transfer
+    of the masks to the host, one batched matrix product); keys come image
+    by image, class by class (increasing), component by component, as a
+    per-image loop gives them.
+
     Args:
         feats (Tensor): ``(B, D, h, w)`` features (e.g. the teacher's input
             to the logit/attention layers).
@@ -183,39 +210,145 @@ def segmentation_keys(feats: Tensor,
     """
     if mode not in ('component', 'class'):
         raise ValueError(f"mode must be 'component' or 'class', got {mode}")
+    if connectivity not in (4, 8):
+        raise ValueError(f'connectivity must be 4 or 8, got {connectivity}')
     if gt_sem_seg.ndim == 4:
         gt_sem_seg = gt_sem_seg[:, 0]
     b, d, h, w = feats.shape
-    keys, labels = [], []
-    seg_np = gt_sem_seg.detach().cpu().numpy()
-    for i in range(b):
-        objects, classes = [], []
-        for j in np.unique(seg_np[i]).tolist():
-            if j == 0 or j == ignore_index:
-                continue
-            region = (seg_np[i] == j).astype(np.uint8)
-            if mode == 'class':
-                comps = [region]
-            else:
-                n, comp = cv2.connectedComponents(region,
-                                                  connectivity=connectivity)
-                comps = [(comp == k).astype(np.uint8) for k in range(1, n)]
-            for m in comps:
-                if m.sum() >= min_pixels:
-                    objects.append(m)
-                    classes.append(j - 1)
-        if not objects:
-            continue
-        masks = torch.from_numpy(np.stack(objects)).to(feats)[:, None]
-        if masks.shape[-2:] != (h, w):
-            masks = F.interpolate(masks, size=(h, w), mode='area')
-        weights = masks[:, 0].flatten(1)  # (K, h*w)
-        mean = weights @ feats[i].flatten(1).t() / weights.sum(
-            1, keepdim=True).clamp_min(1e-12)
-        keys.append(F.normalize(mean, dim=1))
-        labels.append(torch.tensor(classes, dtype=torch.long,
-                                   device=feats.device))
-    if not keys:
-        return feats.new_zeros((0, d)), torch.zeros(
-            0, dtype=torch.long, device=feats.device)
-    return torch.cat(keys), torch.cat(labels)
+    empty = (feats.new_zeros((0, d)),
+             torch.zeros(0, dtype=torch.long, device=feats.device))
+    seg = gt_sem_seg.detach().cpu().numpy()  # one transfer for the batch
+    weights, image, rank, classes = _object_weights(
+        seg, (h, w), mode, ignore_index, min_pixels, connectivity)
+    if not len(classes):
+        return empty
+    image = torch.from_numpy(image).to(feats.device)
+    rank = torch.from_numpy(rank).to(feats.device)
+    flat = feats.flatten(2).transpose(1, 2)  # (B, h*w, D)
+    if isinstance(weights, np.ndarray):  # dense (B, Kmax, h*w)
+        weights = torch.from_numpy(weights).to(feats)
+        # per image: (Kmax, h*w) @ (h*w, D), the weighted sums of objects
+        sums = torch.bmm(weights, flat)[image, rank]
+        den = weights.sum(2)[image, rank]
+    else:  # sparse (object, cell, weight) triplets: many objects
+        obj, cell, wt = (torch.from_numpy(a).to(feats.device)
+                         for a in weights)
+        wt = wt.to(feats.dtype)
+        sums = feats.new_zeros((len(classes), d)).index_add_(
+            0, obj, wt[:, None] * flat[image[obj], cell])
+        den = feats.new_zeros(len(classes)).index_add_(0, obj, wt)
+    mean = sums / den[:, None].clamp_min(1e-12)
+    keys = F.normalize(mean, dim=1)
+    return keys, torch.from_numpy(classes).to(feats.device)
+
+
+#: largest dense weight array (B x Kmax x h x w entries) of
+#: :func:`segmentation_keys`; beyond it the weights are sparse triplets
+DENSE_WEIGHTS_MAX = 1 << 24
+
+
+def _object_weights(seg: np.ndarray, size: Tuple[int, int], mode: str,
+                    ignore_index: int, min_pixels: int, connectivity: int):
+    """The objects of a batch of masks and their weights on the feature
+    grid, for the whole batch at once.
+
+    The only loop is ``cv2.connectedComponents`` on each (image,
+    class) pair present (``mode='component'``; none for ``'class'``): the
+    labelling itself. The pairs come in image order, classes increasing, and
+    within a pair in cv2's label order, the order of the per-image,
+    per-class loop. Weights: the fraction of each feature cell covered by
+    the object (area interpolation of its mask), counted from the object's
+    pixels when the mask is a whole multiple of the feature grid (always
+    for the padded batch and a stride-4 ``z``), else from
+    ``F.interpolate(mode='area')`` of the objects' masks.
+
+    Returns:
+        tuple: ``weights``: dense (B, Kmax, h*w) float32 (zero rows pad
+        images with fewer objects) or, beyond :data:`DENSE_WEIGHTS_MAX`
+        entries, ``(object, cell, weight)`` triplets; ``image`` (K,) and
+        ``rank`` (K,) int64 (the row of object k in the dense weights),
+        ``classes`` (K,) int64 (semantic index - 1); objects in image,
+        class, component order.
+    """
+    b, height, width = seg.shape
+    h, w = size
+    if seg.size and seg.min() < 0:
+        raise ValueError('gt_sem_seg holds negative labels')
+    top = int(seg.max()) + 1 if seg.size else 1
+    none = (np.zeros((b, 0, h * w), np.float32), np.zeros(0, np.int64),
+            np.zeros(0, np.int64), np.zeros(0, np.int64))
+    # object pixels of the batch and their (image, class) pair code
+    pix = np.flatnonzero((seg != 0) & (seg != ignore_index))
+    if not len(pix):
+        return none
+    pair_code = (pix // (height * width)) * top + seg.ravel()[pix]
+    present = np.bincount(pair_code, minlength=b * top) > 0
+    pairs = np.flatnonzero(present)  # image-major, class increasing
+    tile_img, tile_cls = pairs // top, pairs % top
+    tile_of = np.full(b * top, -1, np.int64)
+    tile_of[pairs] = np.arange(len(pairs))
+    pix_tile = tile_of[pair_code]
+    if mode == 'class':  # one object per pair
+        pix_obj = pix_tile
+        area = np.bincount(pix_tile, minlength=len(pairs))
+        obj_tile = np.arange(len(pairs))
+    else:
+        labels = np.zeros((len(pairs), height, width), np.int32)
+        first = np.zeros(len(pairs) + 1, np.int64)  # first object per tile
+        small = seg.astype(np.uint8) if top <= 256 else seg
+        for t, (i, c) in enumerate(zip(tile_img, tile_cls)):
+            n, labels[t] = cv2.connectedComponents(
+                (small[i] == c).view(np.uint8), connectivity=connectivity,
+                ltype=cv2.CV_32S)
+            first[t + 1] = first[t] + n - 1
+        obj_tile = np.repeat(np.arange(len(pairs)), np.diff(first))
+        pix_obj = first[pix_tile] + labels.reshape(len(pairs), -1)[
+            pix_tile, pix % (height * width)] - 1
+        area = np.bincount(pix_obj, minlength=int(first[-1]))
+    keep = area >= min_pixels
+    if not keep.any():
+        return none
+    image = tile_img[obj_tile[keep]]
+    classes = tile_cls[obj_tile[keep]] - 1
+    per_img = np.bincount(image, minlength=b)
+    kmax = int(per_img.max())
+    rank = np.arange(len(image)) - (np.cumsum(per_img) - per_img)[image]
+    # row of every object in the (B * Kmax) weight rows; -1: dropped
+    row = np.full(len(area), -1, np.int64)
+    row[keep] = image * kmax + rank
+    obj_row = row[pix_obj]
+    pix, obj_row = pix[obj_row >= 0], obj_row[obj_row >= 0]
+    y = (pix // width) % height
+    x = pix % width
+    out = (image.astype(np.int64), rank.astype(np.int64),
+           classes.astype(np.int64))
+    if height % h == 0 and width % w == 0:
+        sy, sx = height // h, width // w
+        code = obj_row * (h * w) + (y // sy) * w + x // sx
+        if b * kmax * h * w <= DENSE_WEIGHTS_MAX:
+            counts = np.bincount(code, minlength=b * kmax * h * w)
+            weights = (counts / (sy * sx)).astype(np.float32)
+            return (weights.reshape(b, kmax, h * w), ) + out
+        code, counts = np.unique(code, return_counts=True)
+        obj = np.arange(len(image))
+        obj_of_row = np.zeros(b * kmax, np.int64)
+        obj_of_row[image * kmax + rank] = obj
+        return ((obj_of_row[code // (h * w)], code % (h * w),
+                 (counts / (sy * sx)).astype(np.float32)), ) + out
+    # area interpolation of each object's full-size mask, image by image
+    # (only when the mask is no whole multiple of the feature grid)
+    obj_img = image
+    tri = ([], [], [])
+    for i in np.unique(obj_img):
+        objs = np.flatnonzero(obj_img == i)
+        mine = (obj_row // kmax) == i
+        masks = np.zeros((len(objs), height * width), np.float32)
+        masks[obj_row[mine] % kmax, y[mine] * width + x[mine]] = 1
+        wts = F.interpolate(
+            torch.from_numpy(masks).view(-1, 1, height, width), size=(h, w),
+            mode='area').view(len(objs), -1).numpy()
+        r, c = np.nonzero(wts)
+        tri[0].append(objs[r])
+        tri[1].append(c)
+        tri[2].append(wts[r, c])
+    return (tuple(np.concatenate(t) for t in tri), ) + out
