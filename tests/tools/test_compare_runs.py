@@ -92,3 +92,14 @@ def test_tide_analysis_cli(tmp_path, capsys):
     assert r['AP'] == pytest.approx(50.0) and r['Bkg'] == pytest.approx(50.0)
     assert osp.isfile(tmp_path / 'o' / 'r.bbox_tide_summary.png')
     assert '| r.bbox' in capsys.readouterr().out
+
+
+def test_normalize_keeps_map75(tool):
+    """bbox_mAP_75 is read (the ablation table reports it) from mmengine
+    keys and from summary.json alike."""
+    out = tool.normalize_metrics({'coco/bbox_mAP_75': 0.25,
+                                  'coco/bbox_mAP_50': 0.5, 'seg/mIoU': 0.6,
+                                  'tide': {'AP50': 50.0, 'Miss': 3.0}})
+    assert out == {'bbox_mAP_75': 0.25, 'bbox_mAP_50': 0.5, 'mIoU': 0.6,
+                   'tide_AP': 50.0, 'Miss': 3.0}
+    assert tool.normalize_metrics({'bbox_mAP_75': 0.1}) == {'bbox_mAP_75': 0.1}

@@ -107,6 +107,48 @@ def test_evaluate_refined_beats_mask_boxes_with_good_teacher(toy, tmp_path):
     assert 'R@0.75' in q.format_table(res)
 
 
+class _TwoModeTeacher(_PerfectTeacher):
+    """Post-NMS: the true boxes; dense: nothing (so that the two rows of
+    ``teacher_boxes='both'`` must differ)."""
+
+    def __call__(self, img_path, num_classes, mode='nms'):
+        if mode == 'dense':
+            return np.zeros((0, 4)), np.zeros((0, num_classes))
+        return super().__call__(img_path, num_classes)
+
+
+def test_evaluate_teacher_boxes_both_routes_each_input(toy):
+    q = _load('m4b_quality')
+    res = q.evaluate(str(toy), teacher=_TwoModeTeacher(q, str(toy)),
+                     teacher_boxes='both')
+    t = res['table']
+    assert set(t) == {'mask_boxes', 'm4b[nms]', 'm4b[dense]', 'teacher>0.7'}
+    assert t['m4b[nms]']['matched@0.75'] == 3
+    # no teacher box: Algorithm 1 keeps the mask boxes (leftovers)
+    assert t['m4b[dense]']['n_pseudo'] == t['mask_boxes']['n_pseudo'] == 3
+    assert t['m4b[dense]']['matched@0.75'] == 0
+    assert res['m4b_cases_by_input']['m4b[dense]'] == {
+        'split': 0, 'merge': 0, 'add': 0, 'leftover': 3}
+    assert res['m4b_cases'] == res['m4b_cases_by_input']['m4b[nms]']
+    assert 'm4b[dense] boxes by case' in q.format_table(res)
+    # the unbiased-teacher row always uses the post-NMS detections
+    assert t['teacher>0.7']['n_pseudo'] == 3  # score 0.9 > 0.7
+    with pytest.raises(ValueError, match='checkpoint teacher'):
+        q.evaluate(str(toy), teacher=None, teacher_boxes='dense')
+    with pytest.raises(SystemExit):
+        q.main(['--data', str(toy), '--synthetic-teacher',
+                '--teacher-boxes', 'both'])
+
+
+def test_evaluate_classes_option(toy):
+    q = _load('m4b_quality')
+    with pytest.raises(ValueError):  # 'ellipse' is not a class of this list
+        q.evaluate(str(toy), teacher=None, classes=('rectangle', 'box'))
+    res = q.evaluate(str(toy), teacher=None,
+                     classes=('rectangle', 'ellipse', 'triangle', 'cross'))
+    assert res['table']['mask_boxes']['n_gt'] == 3
+
+
 def test_quality_main_synthetic_writes_json(toy, tmp_path):
     q = _load('m4b_quality')
     out = tmp_path / 'q.json'

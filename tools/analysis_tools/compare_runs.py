@@ -47,7 +47,7 @@ def normalize_metrics(metrics: dict) -> dict:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             continue
         prefix, _, name = key.rpartition('/')
-        if name in ('bbox_mAP', 'bbox_mAP_50'):
+        if name in ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75'):
             out[name] = value
         elif name.endswith('mIoU'):
             out['mIoU'] = value
@@ -137,10 +137,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('runs', nargs='+', help='work dirs (or json files)')
     parser.add_argument('--names', nargs='+', default=None, help='row names')
-    parser.add_argument('--format', default='md', choices=['md', 'csv', 'plain'])
-    parser.add_argument('--source', default='auto', choices=['auto', 'summary', 'log'])
-    parser.add_argument('--digits', type=int, default=3)
-    parser.add_argument('--no-source-column', action='store_true')
+    parser.add_argument('--format', default='md', choices=['md', 'csv', 'plain'],
+                        help='table format (default: md)')
+    parser.add_argument('--source', default='auto', choices=['auto', 'summary', 'log'],
+                        help='where metrics are read from: summary.json, the mmengine logs, or '
+                        'summary.json then the logs (default: auto)')
+    parser.add_argument('--digits', type=int, default=3,
+                        help='decimals of the values (default: 3)')
+    parser.add_argument('--no-source-column', action='store_true',
+                        help='leave out the column naming the file each row was read from')
     parser.add_argument('--out', default=None, help='also write the table to this file')
     args = parser.parse_args(argv)
     if args.names is not None and len(args.names) != len(args.runs):

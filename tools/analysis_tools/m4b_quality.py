@@ -1,5 +1,7 @@
 #!/usr/bin/env python
-"""How well do pseudo-boxes from segmentation masks match the true instance
+"""Quality of pseudo-boxes from segmentation masks against the true boxes.
+
+How well do pseudo-boxes from segmentation masks match the true instance
 boxes? (BoMBo, section 3.2: raw mask boxes versus Mask-for-Box refined boxes.)
 
 On a VOC-layout dataset that keeps instance ground truth for every image (the
@@ -10,6 +12,19 @@ toy dataset: ``Annotations/<id>.xml``), for each image of ``--split``:
 * ``m4b``: the same refined by Algorithm 1 with the teacher's predictions;
 * ``teacher>thr``: the teacher's predictions above ``--ut-thr`` (the
   unbiased-teacher baseline), for context.
+
+What the teacher gives Algorithm 1 (``--teacher-boxes``, checkpoint teachers
+only): ``nms`` (default; the final, post-NMS detections, one label per box),
+``dense`` (the dense head's boxes before NMS with their full per-class
+sigmoid score vectors, exactly what ``MaskForBoxBranch(teacher_boxes='dense')``
+gives it in training: ``bombo.models.task_modules.teacher.dense_predictions``
+on the test-pipeline input, boxes rescaled to the original image) or
+``both`` (one ``m4b`` row each, ``m4b[nms]`` and ``m4b[dense]``, on the same
+teacher). ``teacher>thr`` always uses the post-NMS detections. Dense input
+needs a bombo model (``PartialMultiTaskDetector``) with a sigmoid anchor head.
+
+Classes: ``--classes`` (default: the three toy classes; the hard preset's six
+are ``--classes rectangle ellipse triangle cross star hexagon``).
 
 Each set is matched one-to-one, per class, greedily by IoU, to the true boxes;
 the table reports how many true boxes are matched at IoU >= 0.5 and >= 0.75
@@ -29,6 +44,10 @@ Usage::
         --config configs/toy/toy_r18_fpn_mtl.py --checkpoint work_dirs/x.pth
     python tools/analysis_tools/m4b_quality.py --data data/toy \\
         --synthetic-teacher --out m4b_quality.json
+    python tools/analysis_tools/m4b_quality.py --data data/toy_hard \\
+        --classes rectangle ellipse triangle cross star hexagon \\
+        --config configs/toy/ablation/hard_mtl.py --checkpoint CKPT \\
+        --teacher-boxes both
 """
 import argparse
 import json
@@ -113,17 +132,48 @@ class CheckpointTeacher:
         from bombo.utils.config import load_config
         self.model = init_detector(load_config(config, cfg_options),
                                    checkpoint, device=device)
+        self._pipeline = None
 
-    def __call__(self, img_path, num_classes):
+    def __call__(self, img_path, num_classes, mode='nms'):
+        """Boxes (N, 4) in the original image and scores (N, num_classes):
+        ``mode='nms'`` the final detections, ``'dense'`` the dense head's
+        boxes before NMS (see :meth:`dense`)."""
         import torch
         from mmdet.apis import inference_detector
 
         from bombo.models.task_modules.pseudo_boxes import score_matrix
+        if mode == 'dense':
+            return self.dense(img_path)
+        if mode != 'nms':
+            raise ValueError(f"mode must be 'nms' or 'dense', got {mode!r}")
         with torch.no_grad():
             result = inference_detector(self.model, img_path)
         pred = result.pred_instances
         return (pred.bboxes.cpu().numpy(),
                 score_matrix(pred, num_classes).cpu().numpy())
+
+    def dense(self, img_path):
+        """The teacher input of ``MaskForBoxBranch(teacher_boxes='dense')``:
+        ``dense_predictions`` (defaults: score > 0.1, top 1000 per level) on
+        the test-pipeline input, rescaled to the original image."""
+        import torch
+        from mmengine.dataset import Compose, pseudo_collate
+        from mmdet.utils import get_test_pipeline_cfg
+
+        from bombo.models.task_modules.teacher import dense_predictions
+        if self._pipeline is None:
+            self._pipeline = Compose(get_test_pipeline_cfg(
+                self.model.cfg.copy()))
+        data = self._pipeline(dict(img_path=img_path, img_id=0))
+        data = self.model.data_preprocessor(pseudo_collate([data]), False)
+        sample = data['data_samples'][0]
+        with torch.no_grad():
+            pred = dense_predictions(self.model, data['inputs'], [sample])[0]
+        sx, sy = sample.metainfo.get('scale_factor', (1.0, 1.0))
+        boxes = pred.bboxes.cpu().numpy() / np.array([sx, sy, sx, sy])
+        h, w = sample.metainfo['ori_shape']
+        boxes = np.clip(boxes, 0, [w, h, w, h])
+        return boxes, pred.scores.cpu().numpy()
 
 
 def match_counts(pseudo_boxes, pseudo_labels, gt_boxes, gt_labels,
@@ -164,43 +214,68 @@ VARIANTS = {
 }
 
 
+TEACHER_BOXES = ('nms', 'dense', 'both')
+
+
 def evaluate(data_root, split='seg_train', teacher=None, seed=0,
-             max_images=None, ut_thr=0.7, num_classes=3, m4b_cfg=None,
-             with_variants=False):
+             max_images=None, ut_thr=0.7, num_classes=None, m4b_cfg=None,
+             with_variants=False, classes=CLASSES, teacher_boxes='nms'):
     """Returns a dict ``{method: {n_gt, n_pseudo, matched@0.5, ...}}`` and
     the M4B case counts (of the ``m4b`` row: ``m4b_cfg``, paper defaults
-    when None); ``with_variants`` adds the rows of :data:`VARIANTS`."""
+    when None); ``with_variants`` adds the rows of :data:`VARIANTS`.
+    ``teacher_boxes='both'`` (checkpoint teacher) gives the rows
+    ``m4b[nms]`` and ``m4b[dense]`` instead of ``m4b``."""
     from bombo.models.task_modules.mask_for_box import (
         CASE_NAMES, mask_to_reference_boxes, refine_boxes_from_mask)
+    if teacher_boxes not in TEACHER_BOXES:
+        raise ValueError(f'teacher_boxes must be one of {TEACHER_BOXES}')
+    if teacher is None and teacher_boxes != 'nms':
+        raise ValueError('dense teacher boxes need a checkpoint teacher')
+    classes = tuple(classes)
+    num_classes = len(classes) if num_classes is None else num_classes
+    if num_classes != len(classes):
+        raise ValueError(f'num_classes={num_classes} for {len(classes)} '
+                         'classes')
     ids = read_split(data_root, split)[:max_images]
     rng = np.random.default_rng(seed)
-    variants = {'m4b': dict(m4b_cfg or {})}
-    if with_variants:
-        variants.update(VARIANTS)
+    modes = ('nms', 'dense') if teacher_boxes == 'both' else (teacher_boxes, )
+    variants = {}
+    for mode in modes:
+        tag = f'[{mode}]' if teacher_boxes == 'both' else ''
+        variants[f'm4b{tag}'] = (mode, dict(m4b_cfg or {}))
+        if with_variants:
+            variants.update({f'{k}{tag}': (mode, v)
+                             for k, v in VARIANTS.items()})
     methods = ('mask_boxes', *variants, f'teacher>{ut_thr}')
     thrs = (0.5, 0.75)
     table = {m: dict(n_gt=0, n_pseudo=0, **{f'matched@{t}': 0
                                              for t in thrs})
              for m in methods}
     cases = {n: 0 for n in CASE_NAMES[:4]}
+    all_cases = {name: {n: 0 for n in CASE_NAMES[:4]} for name in variants
+                 if name.startswith('m4b[') or name == 'm4b'}
     for img_id in ids:
-        mask, gt_boxes, gt_labels = load_toy_image(data_root, img_id)
+        mask, gt_boxes, gt_labels = load_toy_image(data_root, img_id, classes)
+        img_path = osp.join(data_root, 'JPEGImages', f'{img_id}.jpg')
+        preds = {}
         if teacher is None:
-            boxes, scores = synthetic_teacher(gt_boxes, gt_labels,
-                                              num_classes, rng, mask.shape)
+            preds['nms'] = synthetic_teacher(gt_boxes, gt_labels,
+                                             num_classes, rng, mask.shape)
         else:
-            boxes, scores = teacher(
-                osp.join(data_root, 'JPEGImages', f'{img_id}.jpg'),
-                num_classes)
+            preds['nms'] = teacher(img_path, num_classes)
+            if 'dense' in modes:
+                preds['dense'] = teacher(img_path, num_classes, mode='dense')
         ref, ref_cls = mask_to_reference_boxes(mask)
         sets = {'mask_boxes': (ref, ref_cls - 1)}
-        for name, kw in variants.items():
+        for name, (mode, kw) in variants.items():
+            boxes, scores = preds[mode]
             res = refine_boxes_from_mask(mask, boxes, scores,
                                          num_classes=num_classes, **kw)
             sets[name] = (res.boxes, res.labels)
-            if name == 'm4b':
+            if name in all_cases:
                 for c in res.cases:
-                    cases[CASE_NAMES[c]] += 1
+                    all_cases[name][CASE_NAMES[c]] += 1
+        boxes, scores = preds['nms']
         k, lab = np.nonzero(scores > ut_thr)
         sets[f'teacher>{ut_thr}'] = (boxes[k], lab)
         for m, (pb, pl) in sets.items():
@@ -209,7 +284,13 @@ def evaluate(data_root, split='seg_train', teacher=None, seed=0,
             for t, v in match_counts(np.asarray(pb, float), pl, gt_boxes,
                                      gt_labels, thrs).items():
                 table[m][f'matched@{t}'] += v
-    return dict(split=split, n_images=len(ids), table=table, m4b_cases=cases)
+    first = next(iter(all_cases))
+    cases = all_cases[first]
+    out = dict(split=split, n_images=len(ids), table=table, m4b_cases=cases,
+               teacher_boxes=teacher_boxes)
+    if len(all_cases) > 1:
+        out['m4b_cases_by_input'] = all_cases
+    return out
 
 
 def format_table(result):
@@ -222,24 +303,40 @@ def format_table(result):
         lines.append(f"{m:<18}{r['n_gt']:>6}{r['n_pseudo']:>10}"
                      f"{rec[0]:>8.3f}{rec[1]:>8.3f}{pre[0]:>8.3f}"
                      f"{pre[1]:>8.3f}")
-    lines.append(f"m4b boxes by case: {result['m4b_cases']}")
+    if 'm4b_cases_by_input' in result:
+        for name, cases in result['m4b_cases_by_input'].items():
+            lines.append(f"{name} boxes by case: {cases}")
+    else:
+        lines.append(f"m4b boxes by case: {result['m4b_cases']}")
     return '\n'.join(lines)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--data', default='data/toy')
-    parser.add_argument('--split', default='seg_train')
-    parser.add_argument('--config')
-    parser.add_argument('--checkpoint')
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n')[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('--data', default='data/toy',
+                        help='VOC-layout data root')
+    parser.add_argument('--split', default='seg_train', help='split name')
+    parser.add_argument('--classes', nargs='+', default=list(CLASSES),
+                        help='class names, in label order')
+    parser.add_argument('--config', help='teacher config')
+    parser.add_argument('--checkpoint', help='teacher checkpoint')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of --config, key=value')
-    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--device', default='cpu', help='teacher device')
     parser.add_argument('--synthetic-teacher', action='store_true',
                         help='jittered ground truth instead of a detector')
-    parser.add_argument('--max-images', type=int)
-    parser.add_argument('--ut-thr', type=float, default=0.7)
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--teacher-boxes', default='nms',
+                        choices=TEACHER_BOXES,
+                        help='teacher input of Algorithm 1: post-NMS '
+                        'detections, dense pre-NMS boxes, or both rows')
+    parser.add_argument('--max-images', type=int,
+                        help='first N images of the split (default: all)')
+    parser.add_argument('--ut-thr', type=float, default=0.7,
+                        help='score threshold of the teacher>thr row')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the synthetic teacher')
     parser.add_argument('--m4b-cfg', default='{}',
                         help='json dict of refine_boxes_from_mask keyword '
                         'arguments for the m4b row (paper defaults: {})')
@@ -250,6 +347,8 @@ def main(argv=None):
     if args.synthetic_teacher == bool(args.config and args.checkpoint):
         parser.error('give either --config and --checkpoint, or '
                      '--synthetic-teacher')
+    if args.synthetic_teacher and args.teacher_boxes != 'nms':
+        parser.error('--teacher-boxes dense/both needs a checkpoint teacher')
     teacher = None
     if not args.synthetic_teacher:
         teacher = CheckpointTeacher(args.config, args.checkpoint,
@@ -257,7 +356,8 @@ def main(argv=None):
     result = evaluate(args.data, args.split, teacher, args.seed,
                       args.max_images, args.ut_thr,
                       m4b_cfg=json.loads(args.m4b_cfg),
-                      with_variants=args.variants)
+                      with_variants=args.variants, classes=args.classes,
+                      teacher_boxes=args.teacher_boxes)
     result['teacher'] = ('synthetic (jittered ground truth)'
                          if teacher is None else
                          f'{args.config} {args.checkpoint}')

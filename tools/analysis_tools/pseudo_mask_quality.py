@@ -1,10 +1,10 @@
-"""mIoU of the Box-for-Mask pseudo-masks M^b (box-filled) and M^c (GrabCut)
+r"""mIoU of the Box-for-Mask pseudo-masks M^b (box-filled) and M^c (GrabCut)
 against the true semantic masks of a VOC-layout split (BoMBo Sec. 3.3).
 
 Usage (toy dataset)::
 
-    python tools/analysis_tools/pseudo_mask_quality.py \
-        data/toy/ImageSets/Main/det_train.txt \
+    python tools/analysis_tools/pseudo_mask_quality.py \\
+        data/toy/ImageSets/Main/det_train.txt \\
         --classes rectangle ellipse triangle [--pseudo-mask-dir DIR]
 
 Without ``--pseudo-mask-dir`` M^c is computed here (``--workers``, GrabCut
@@ -102,25 +102,36 @@ def table(names, iou_b, iou_c):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0].replace('\n', ' '),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('split', nargs='?',
-                   default='data/toy/ImageSets/Main/det_train.txt')
+                   default='data/toy/ImageSets/Main/det_train.txt',
+                   help='an ImageSets list of a VOC-layout dataset (its '
+                   'JPEGImages / Annotations / SegmentationClass are read)')
     p.add_argument('--classes', nargs='+',
-                   default=['rectangle', 'ellipse', 'triangle'])
-    p.add_argument('--pseudo-mask-dir', help='read M^c from this cache')
-    p.add_argument('--workers', type=int, default=1)
+                   default=['rectangle', 'ellipse', 'triangle'],
+                   help='class names in label order (label k+1 = class k)')
+    p.add_argument('--pseudo-mask-dir', help='read M^c from this cache (none: compute it here '
+                   'with GrabCut)')
+    p.add_argument('--workers', type=int, default=1,
+                   help='processes for GrabCut')
     p.add_argument('--iterations', type=int,
-                   default=tool.DEFAULT_GRABCUT['iterations'])
+                   default=tool.DEFAULT_GRABCUT['iterations'],
+                   help='GrabCut iterations per box')
     p.add_argument('--margin', type=float,
                    default=tool.DEFAULT_GRABCUT['margin'],
-                   help='negative: whole image')
+                   help='crop margin around each box, as a fraction of its '
+                   'size; negative: the whole image')
     p.add_argument('--max-side', type=int,
-                   default=tool.DEFAULT_GRABCUT['max_side'])
+                   default=tool.DEFAULT_GRABCUT['max_side'],
+                   help='crops are downscaled to this longest side')
     p.add_argument('--min-size', type=int,
-                   default=tool.DEFAULT_GRABCUT['min_size'])
+                   default=tool.DEFAULT_GRABCUT['min_size'],
+                   help='boxes smaller than this (px) keep the box mask')
     p.add_argument('--sweep', action='store_true',
                    help='grid over iterations x margin (computes M^c)')
-    p.add_argument('--json', help='write the figures here')
+    p.add_argument('--json', help='write the figures to this json file')
     args = p.parse_args(argv)
     names = ['background'] + list(args.classes)
     if args.sweep:

@@ -35,11 +35,19 @@ class MaskForBoxBranch(nn.Module):
             rows: circumscribed rectangles only) or ``'unbiased_teacher'``.
         loss_mode (str): ``'L'``, ``'C'`` or ``'LC'``.
         loss_weight (float): weight of L_M4B. Default 1.
-        teacher_boxes (str): what the teacher gives Algorithm 1: ``'dense'``
-            (default; every box of the dense head with its per-class sigmoid
-            score vector, as the paper's Algorithm 1 takes them) or ``'nms'``
-            (final detections, one label per box). The unbiased teacher
-            always uses the final detections.
+        teacher_boxes (str): what the teacher gives Algorithm 1: ``'nms'``
+            (default: the final detections, one label per box) or
+            ``'dense'`` (every box of the dense head above
+            ``teacher_score_thr`` with its per-class sigmoid score vector:
+            the literal reading of the paper's Algorithm 1). The default was
+            chosen by measurement (docs/mask_for_box.md, "Teacher input"):
+            on the same teacher, post-NMS input gives Algorithm 1 higher
+            recall at IoU 0.75 (0.590 vs 0.566 on the demo model; 0.388 vs
+            0.368 on a weak one) and fewer spurious merges (41 vs 67), and
+            trained better over 3 seeds (mAP 0.8 vs 0.6, paired p = 0.02);
+            dense input lets a lower-scored neighbouring anchor take over a
+            correct box through case A's bonus. The unbiased teacher always
+            uses the final detections.
         teacher_score_thr (float): lowest score kept from the teacher
             (dense) — Algorithm 1 uses nothing below 0.1.
         teacher_topk (int): boxes kept per FPN level (dense).
@@ -51,7 +59,7 @@ class MaskForBoxBranch(nn.Module):
                  refiner: dict,
                  loss_mode: str = 'L',
                  loss_weight: float = 1.0,
-                 teacher_boxes: str = 'dense',
+                 teacher_boxes: str = 'nms',
                  teacher_score_thr: float = 0.1,
                  teacher_topk: int = 1000,
                  teacher_test_cfg: Optional[dict] = None):

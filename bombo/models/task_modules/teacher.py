@@ -163,5 +163,9 @@ def nms_predictions(teacher, inputs: Tensor, samples: SampleList,
         outs = teacher.bbox_head(x)
         metas = [s.metainfo for s in samples]
         cfg = None if test_cfg is None else ConfigDict(test_cfg)
-        return teacher.bbox_head.predict_by_feat(
-            *outs, batch_img_metas=metas, cfg=cfg, rescale=False)
+        # Decoding and NMS in fp32 outside autocast: the teacher inherits
+        # the student's autocast, and mmcv's CPU NMS refuses fp16/bf16.
+        outs = tuple([o.float() for o in level] for level in outs)
+        with torch.autocast(device_type=inputs.device.type, enabled=False):
+            return teacher.bbox_head.predict_by_feat(
+                *outs, batch_img_metas=metas, cfg=cfg, rescale=False)

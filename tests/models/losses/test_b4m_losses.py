@@ -51,6 +51,32 @@ def test_attention_mse_by_hand():
     assert out.item() == 0 and out.requires_grad
 
 
+def test_attention_mse_normalize_classes_by_hand():
+    """normalize='classes' divides Eq. 3 by the C+1 channels."""
+    alpha = torch.tensor([[[[0.2, 0.9]], [[0.5, 0.1]], [[0.1, 0.3]]]],
+                         requires_grad=True)  # (1, 3, 1, 2)
+    mb = torch.tensor([[[1, 0]]])
+    # Eq. 3 = (.30 + .11) / 2 = .205 (test above); / 3 channels
+    loss = AttentionMSELoss(normalize='classes')(alpha, mb)
+    assert loss.item() == pytest.approx(0.205 / 3)
+    loss.backward()
+    # d/d alpha of (1/(N*3)) sum (alpha - onehot)^2 at pixel 0, channel 1:
+    # 2 * (0.5 - 1) / (2 * 3)
+    assert alpha.grad[0, 1, 0, 0].item() == pytest.approx(-1 / 6)
+    lit = AttentionMSELoss(loss_weight=2.0, normalize='none')(alpha, mb)
+    assert lit.item() == pytest.approx(0.41)
+    # the initial value with the head's sigmoid(3) attention: ~0.9 C
+    # literal, ~0.9 C / (C + 1) normalised (C = 20 classes, VOC)
+    a0 = torch.full((1, 21, 4, 4), torch.sigmoid(torch.tensor(3.0)).item())
+    t0 = torch.zeros(1, 4, 4, dtype=torch.long)
+    expected = 20 * a0[0, 0, 0, 0].item() ** 2 + (1 - a0[0, 0, 0, 0].item()) ** 2
+    assert AttentionMSELoss()(a0, t0).item() == pytest.approx(expected)
+    assert AttentionMSELoss(normalize='classes')(a0, t0).item() == \
+        pytest.approx(expected / 21)
+    with pytest.raises(ValueError, match='normalize'):
+        AttentionMSELoss(normalize='pixels')
+
+
 def _toy_batch():
     # feats (1, 2, 2, 2): pixel (r, c) -> feature vector
     f = torch.zeros(1, 2, 2, 2)
