@@ -3,7 +3,7 @@
 # lambda = 2 (BoMBo Table 5). Needs the pseudo-mask cache first:
 #   python tools/make_pseudo_masks.py configs/toy/ablation/hard_bombo.py --workers 2
 _base_ = '../toy_r18_fpn_bombo.py'
-# ---- hard preset block (identical in every config of this folder) ----
+# ---- hard preset block (identical in hard_mtl, hard_m4b_l, hard_b4m_full, hard_bombo) ----
 data_root = 'data/toy_hard/'
 metainfo = dict(
     classes=('rectangle', 'ellipse', 'triangle', 'cross', 'star', 'hexagon'),

@@ -2,7 +2,7 @@
 # pseudo-boxes (Algorithm 1, dense teacher input), localisation loss only
 # (BoMBo Table 1's best row).
 _base_ = '../toy_r18_fpn_m4b.py'
-# ---- hard preset block (identical in every config of this folder) ----
+# ---- hard preset block (identical in hard_mtl, hard_m4b_l, hard_b4m_full, hard_bombo) ----
 data_root = 'data/toy_hard/'
 metainfo = dict(
     classes=('rectangle', 'ellipse', 'triangle', 'cross', 'star', 'hexagon'),

@@ -1,13 +1,14 @@
 # Ablation on the hard toy preset (tools/make_toy_dataset.py --preset hard,
 # data/toy_hard/: six textured classes, 96-160 px non-square images), row
 # "baseline": the multi-task partially supervised baseline (no M4B / B4M).
-# Every config of this folder repeats the same "hard preset" block below on
-# top of its configs/toy/ parent (mmengine refuses duplicate keys across
-# several _base_ files, so the block cannot be a second base).
+# The four row families (hard_mtl, hard_m4b_l, hard_b4m_full, hard_bombo)
+# repeat the same "hard preset" block below on top of their configs/toy/
+# parent (mmengine refuses duplicate keys across several _base_ files, so the
+# block cannot be a second base); the other rows inherit one of them.
 #   python tools/analysis_tools/ablation.py configs/toy/ablation/*.py \
 #       --seeds 0 1 2 --work-dir work_dirs/ablation --jobs 2
 _base_ = '../toy_r18_fpn_mtl.py'
-# ---- hard preset block (identical in every config of this folder) ----
+# ---- hard preset block (identical in hard_mtl, hard_m4b_l, hard_b4m_full, hard_bombo) ----
 data_root = 'data/toy_hard/'
 metainfo = dict(
     classes=('rectangle', 'ellipse', 'triangle', 'cross', 'star', 'hexagon'),
