@@ -123,21 +123,26 @@ def test_unknown_task_in_batch_is_rejected(setup):
 # --------------------------------------------------------------------------
 # a training step under autocast (as mmengine's AmpOptimWrapper runs it)
 TOY_MODELS = ('mtl', 'm4b', 'b4m', 'bombo')
+NUM_CLASSES = 6
 
 
 def tiny_toy_model(name):
     """The toy config ``name`` at 8/16 channels with its teacher (a copy of
-    the student, the EMA at its first update) and synthetic inputs (two
-    non-square sizes, 2 detection + 2 segmentation images)."""
+    the student, the EMA at its first update) and synthetic inputs (three
+    sizes, two of them non-square, 3 detection + 3 segmentation images) of
+    ``NUM_CLASSES`` classes: the config's ``num_classes`` reaches every head
+    and branch through ``load_config``."""
     import os.path as osp
     import sys
 
-    from mmengine.config import Config
 
     from conftest import ROOT
     sys.path.insert(0, osp.join(ROOT, 'benchmarks'))
     from bench_train_step import synthetic_items
-    cfg = Config.fromfile(osp.join(ROOT, f'configs/toy/toy_r18_fpn_{name}.py'))
+    from bombo.utils.config import load_config
+    cfg = load_config(osp.join(ROOT, f'configs/toy/toy_r18_fpn_{name}.py'),
+                      dict(num_classes=NUM_CLASSES, metainfo=dict(
+                          classes=tuple(f'c{i}' for i in range(NUM_CLASSES)))))
     m = cfg.model
     m.backbone.base_channels = 8
     m.neck.in_channels = [8, 16, 32, 64]
@@ -153,7 +158,8 @@ def tiny_toy_model(name):
         model.bbox_head.retina_cls.bias.normal_(0, 1)
         model.seg_head.conv_logits.weight.normal_(0, 1)
     model.set_teacher(copy.deepcopy(model))
-    items = synthetic_items(2, 2, [(64, 96), (96, 64)], 3, seed=1)
+    items = synthetic_items(3, 3, [(64, 96), (96, 64), (80, 80)],
+                            NUM_CLASSES, seed=1)
     return model, items
 
 
