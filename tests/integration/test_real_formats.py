@@ -26,6 +26,7 @@ import os.path as osp
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import ROOT
@@ -113,6 +114,19 @@ def workspace(tmp_path_factory):
 def _ids(path):
     with open(path) as f:
         return [line.split()[0] for line in f if line.strip()]
+
+
+def test_box_labels_hold_training_set_xcycwh_statistics(workspace):
+    """Real VOC XML (``<size>``) and COCO json (``images[].height/width``)
+    give fit_box_labels the image sizes, so the files carry TG-MATL's xcycwh
+    relevance statistics: centre and size over the image size, in [0, 1]."""
+    from bombo.models.task_modules.box_labels import BoxLabeler
+    for path in ('data/VOCdevkit/box_labels.json', 'data/coco/box_labels.json'):
+        fit = BoxLabeler.load(str(workspace / path)).relevance_fits['xcycwh']
+        assert fit['mode'] == 'xcycwh'
+        lo, hi = np.asarray(fit['feat_min']), np.asarray(fit['feat_max'])
+        assert (lo >= 0).all() and (hi <= 1).all() and (lo < hi).all(), path
+        assert np.isfinite(fit['mutual_info']).all(), path
 
 
 def test_voc_split_is_leak_free_and_complete(workspace):

@@ -15,18 +15,25 @@ boxes mapped back to original-image pixels (divided by the sample's
 TG-MATL relevance (Eq. (5)) follows the loss's ``relevance_features``:
 ``'shape'`` (default, paper) uses the MI stored in the box-label file (fitted
 on the training set); ``'xcycwh'`` (the authors' public code) uses the boxes'
-centre and size divided by the original image size (``ori_shape``), with the
-min-max range and the MI fitted on the boxes of the current batch
-(:class:`~bombo.models.losses.tg_matl.TGMATLRelevance`, seeded, on the CPU):
-the box-label file stores the statistics of the shape features only, and the
-reference fits them on the set it trains on.
+centre and size divided by the original image size (``ori_shape``). Its
+min-max range and MI come from the box-label file when
+``tools/fit_box_labels.py`` fitted them on the training set (it does whenever
+the annotations give the image sizes: the ``relevance`` entry of the JSON),
+the same training-set statistics as ``'shape'``. A file without them (written
+before they existed, or from annotations without image sizes) falls back to
+fitting them on the boxes of the current batch
+(:class:`~bombo.models.losses.tg_matl.TGMATLRelevance`, seeded, on the CPU;
+the reference fits them on the set it trains on), with a warning at
+construction.
 """
+import logging
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch import Tensor
 
@@ -110,6 +117,20 @@ class MATLEmbeddingHead(BaseModule):
                     self.box_labeler.mutual_info is None:
                 raise ValueError('TGMATLLoss needs a box-label file fitted '
                                  'with class labels (mutual information)')
+        self.xcycwh_relevance = None
+        if isinstance(self.loss_fn, TGMATLLoss) and \
+                self.loss_fn.relevance_features == 'xcycwh':
+            fitted = self.box_labeler.relevance_fits.get('xcycwh')
+            if fitted is not None:
+                self.xcycwh_relevance = TGMATLRelevance(**fitted)
+            else:
+                print_log(
+                    f'{box_labels_file} has no training-set xcycwh relevance '
+                    "statistics: TG-MATL relevance_features='xcycwh' fits "
+                    'them on each batch; refit the file with '
+                    'tools/fit_box_labels.py (annotations with image sizes) '
+                    'to use training-set statistics', logger='current',
+                    level=logging.WARNING)
 
     # ------------------------------------------------------------ embedding
     def forward(self, x: Tuple[Tensor, ...], rois: Tensor) -> Tensor:
@@ -154,6 +175,8 @@ class MATLEmbeddingHead(BaseModule):
         """TG-MATL relevance (Eq. (5)) of the batch's boxes (module doc)."""
         if self.loss_fn.relevance_features == 'shape':
             return self.box_labeler.relevance(orig)
+        if self.xcycwh_relevance is not None:
+            return self.xcycwh_relevance.score(orig, sizes)
         rel = TGMATLRelevance.fit(orig.detach().cpu().numpy(),
                                   labels.cpu().numpy(), mode='xcycwh',
                                   image_sizes=sizes.cpu().numpy(), seed=0)

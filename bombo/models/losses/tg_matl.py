@@ -69,7 +69,9 @@ mask_negatives=True, random_mode='next'``) are the reference's
 The selection is applied within each training batch (as the reference does);
 the relevance scores use the training-set normalisation and MI (for
 ``'shape'`` the embedding head takes them from the fitted
-:class:`BoxLabeler`; for ``'xcycwh'`` it fits them on each batch, see
+:class:`BoxLabeler`; for ``'xcycwh'`` from the same file's ``relevance``
+entry, fitted on the training set by ``tools/fit_box_labels.py``, or on
+each batch when the file lacks it, see
 :mod:`bombo.models.heads.matl_embedding_head`).
 
 Degenerate batches: a class with a single sample keeps it (k_c >= 1) but it

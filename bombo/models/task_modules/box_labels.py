@@ -74,18 +74,29 @@ class BoxLabeler:
         mutual_info (Sequence[float], optional): (F, ) MI of each feature with
             the class label (TG-MATL Eq. (5)).
         meta (dict, optional): provenance (seed, dataset, inertia, ...).
+        relevance (dict, optional): TG-MATL relevance statistics fitted on
+            the same training set in other feature spaces, by mode:
+            ``{'xcycwh': TGMATLRelevance.to_dict()}`` (written by
+            ``tools/fit_box_labels.py`` when the images' sizes are known;
+            read by ``MATLEmbeddingHead`` for
+            ``TGMATLLoss(relevance_features='xcycwh')``). The ``'shape'``
+            statistics are this labeler's own ``feat_min``/``feat_max``/
+            ``mutual_info``.
     """
 
     def __init__(self, feat_min: Sequence[float], feat_max: Sequence[float],
                  centers: Sequence[Sequence[float]],
                  mutual_info: Optional[Sequence[float]] = None,
-                 meta: Optional[Dict] = None) -> None:
+                 meta: Optional[Dict] = None,
+                 relevance: Optional[Dict[str, Dict]] = None) -> None:
         self.feat_min = np.asarray(feat_min, dtype=np.float64)
         self.feat_max = np.asarray(feat_max, dtype=np.float64)
         self.centers = np.asarray(centers, dtype=np.float64)
         self.mutual_info = (None if mutual_info is None else np.asarray(
             mutual_info, dtype=np.float64))
         self.meta = dict(meta or {})
+        self.relevance_fits = {k: dict(v)
+                               for k, v in (relevance or {}).items()}
         if self.centers.ndim != 2 or \
                 self.centers.shape[1] != len(FEATURE_NAMES):
             raise ValueError(f'centers must be (K, {len(FEATURE_NAMES)})')
@@ -176,7 +187,7 @@ class BoxLabeler:
             centers=self.centers.tolist(),
             mutual_info=None if self.mutual_info is None else
             self.mutual_info.tolist(),
-            meta=self.meta)
+            meta=self.meta, relevance=self.relevance_fits)
 
     def save(self, path: str) -> None:
         with open(path, 'w') as f:
@@ -190,7 +201,7 @@ class BoxLabeler:
             raise ValueError(f'{path}: unexpected feature names '
                              f'{d.get("feature_names")}')
         return cls(d['feat_min'], d['feat_max'], d['centers'],
-                   d.get('mutual_info'), d.get('meta'))
+                   d.get('mutual_info'), d.get('meta'), d.get('relevance'))
 
 
 def fit_mutual_info(normed_features: np.ndarray, class_labels: np.ndarray,

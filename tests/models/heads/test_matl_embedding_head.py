@@ -1,4 +1,6 @@
 """MATLEmbeddingHead and EmbeddingSingleStageDetector on tiny fake inputs."""
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -213,14 +215,10 @@ def test_tg_matl_head_default_is_todays_value(labels_file):
         pytest.approx(0.10977691411972046, abs=1e-6)
 
 
-@pytest.mark.parametrize('mask_negatives', [False, True])
-def test_tg_matl_head_xcycwh_relevance(labels_file, mask_negatives):
-    """'xcycwh': scores from (xc/W, yc/H, w/W, h/H) of the original image,
-    min-max and MI fitted on the batch; the loss is TG-MATL on them."""
-    from bombo.models.losses.tg_matl import TGMATLRelevance, tg_matl_loss
-    cfg = dict(type='TGMATLLoss', loss_weight=0.5, random_mode='next',
-               relevance_features='xcycwh', mask_negatives=mask_negatives)
-    h = head(labels_file, cfg)
+def xcycwh_batch_loss(h):
+    """Two samples resized x2 from originals of (32, 32) and (40, 24): the
+    features, input boxes, original boxes, their images' (H, W), labels, and
+    the head's loss on them."""
     ds = samples(scale=2.0)
     for d, shape in zip(ds, [(32, 32), (40, 24)]):
         d.set_metainfo(dict(ori_shape=shape))
@@ -230,6 +228,18 @@ def test_tg_matl_head_xcycwh_relevance(labels_file, mask_negatives):
     orig = torch.cat(boxes) / 2.0
     sizes = torch.tensor([[32, 32]] * 4 + [[40, 24]] * 4)
     labels = torch.cat([d.gt_instances.labels for d in ds])
+    return x, boxes, orig, sizes, labels, out
+
+
+@pytest.mark.parametrize('mask_negatives', [False, True])
+def test_tg_matl_head_xcycwh_relevance(labels_file, mask_negatives):
+    """'xcycwh': scores from (xc/W, yc/H, w/W, h/H) of the original image,
+    min-max and MI fitted on the batch; the loss is TG-MATL on them."""
+    from bombo.models.losses.tg_matl import TGMATLRelevance, tg_matl_loss
+    cfg = dict(type='TGMATLLoss', loss_weight=0.5, random_mode='next',
+               relevance_features='xcycwh', mask_negatives=mask_negatives)
+    h = head(labels_file, cfg)
+    x, boxes, orig, sizes, labels, out = xcycwh_batch_loss(h)
     rel = TGMATLRelevance.fit(orig.numpy(), labels.numpy(), 'xcycwh',
                               sizes.numpy(), seed=0)
     emb = h.embed(x, boxes)
@@ -245,3 +255,60 @@ def test_tg_matl_head_xcycwh_relevance(labels_file, mask_negatives):
              for sc in (rel.score(orig, sizes),
                         h.box_labeler.relevance(orig))]
     assert not torch.equal(*masks)
+
+
+def test_tg_matl_head_xcycwh_uses_training_set_statistics(tmp_path):
+    """A box-label file with fitted xcycwh statistics (tools/fit_box_labels.py
+    on annotations with image sizes): the head scores the batch with them,
+    not with a per-batch fit, and says nothing; a file without them warns."""
+    from mmengine.logging import MMLogger
+    from bombo.models.losses.tg_matl import TGMATLRelevance, tg_matl_loss
+    rng = np.random.default_rng(3)
+    wh = rng.uniform(4, 40, (60, 2))
+    xy = rng.uniform(0, 20, (60, 2))
+    train = np.c_[xy, xy + wh]
+    train_sizes = np.repeat([[48, 64]], 60, 0)
+    train_labels = np.arange(60) % 3
+    lab = BoxLabeler.fit(train, train_labels, seed=0)
+    fitted = TGMATLRelevance.fit(train, train_labels, 'xcycwh', train_sizes)
+    lab.relevance_fits['xcycwh'] = fitted.to_dict()
+    path = str(tmp_path / 'bl.json')
+    lab.save(path)
+    cfg = dict(type='TGMATLLoss', loss_weight=1.0, random_mode='next',
+               relevance_features='xcycwh')
+    h = head(path, cfg)
+    assert h.xcycwh_relevance is not None
+    x, boxes, orig, sizes, labels, out = xcycwh_batch_loss(h)
+    emb = h.embed(x, boxes)
+    kw = dict(box_weight=0.5, margin=0.1, top_percent=0.3,
+              random_percent=0.1, random_mode='next')
+    train_scores = fitted.score(orig, sizes)
+    ref = tg_matl_loss(emb, labels, h.box_labeler.predict(orig),
+                       train_scores, **kw)
+    assert out.item() == pytest.approx(ref.item(), abs=1e-6)
+    # and the per-batch fit would score differently (so the test can fail)
+    batch = TGMATLRelevance.fit(orig.numpy(), labels.numpy(), 'xcycwh',
+                                sizes.numpy(), seed=0)
+    from bombo.models.losses.tg_matl import tg_matl_selection_mask
+    assert not torch.equal(
+        tg_matl_selection_mask(train_scores, labels, 0.3, 0.1, 'next'),
+        tg_matl_selection_mask(batch.score(orig, sizes), labels, 0.3, 0.1,
+                               'next'))
+    # a file without the statistics: per-batch fit, with a warning
+    plain = str(tmp_path / 'plain.json')
+    BoxLabeler.fit(train, train_labels, seed=0).save(plain)
+    logger = MMLogger.get_current_instance()
+    seen = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    handler = Collect()
+    logger.addHandler(handler)
+    try:
+        h2 = head(plain, cfg)
+    finally:
+        logger.removeHandler(handler)
+    assert h2.xcycwh_relevance is None
+    assert any('fits them on each batch' in m for m in seen)
