@@ -263,6 +263,17 @@ class ScheduleSummaryHook(Hook):
     against the real one: a mismatch would train another number of epochs.
     ``changes`` (from ``scale_schedule``) are logged on the line before.
     Registered by ``tools/train.py``; not a config hook.
+
+    Resuming. Every checkpoint records the run's layout
+    (``meta['bombo_schedule']``: processes, images per step, ``max_iters``,
+    whether the lr / iterations were scaled). A resumed run (``--resume``)
+    with another number of images per step would continue the saved
+    iteration counter on a different schedule (with ``--scale-schedule``:
+    different ``max_iters``, milestones and EMA constants; without: other
+    epochs per iteration), so it stops with an error that names both layouts
+    when either run scaled its schedule, and warns otherwise. Loading
+    weights with ``load_from`` (no resume) is not checked; checkpoints
+    without the record (older ones) are accepted as they are.
     """
 
     priority = 'VERY_LOW'
@@ -278,6 +289,57 @@ class ScheduleSummaryHook(Hook):
         self.expected_world_size = expected_world_size
         self.summary = None
 
+    @staticmethod
+    def _per_source(runner) -> List[int]:
+        loader = runner.train_dataloader
+        sampler = getattr(loader, 'sampler', None)
+        return list(getattr(sampler, 'num_per_source', None) or
+                    [loader.batch_size])
+
+    def _record(self, runner) -> Dict:
+        """The layout this run trains with (``meta['bombo_schedule']``)."""
+        from mmengine.dist import get_world_size
+        world = get_world_size()
+        per_source = self._per_source(runner)
+        return dict(world_size=world, per_source=per_source,
+                    images_per_step=world * sum(per_source),
+                    max_iters=int(runner.max_iters),
+                    base_batch_size=self.base_batch_size,
+                    lr_scaled=self.lr_scaled,
+                    schedule_scaled=self.schedule_scaled)
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint.setdefault('meta', {})['bombo_schedule'] = \
+            self._record(runner)
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        if not getattr(runner, '_resume', False):
+            return  # load_from: weights only, any layout
+        saved = (checkpoint.get('meta') or {}).get('bombo_schedule')
+        if not saved:
+            return
+        now = self._record(runner)
+        if saved.get('images_per_step') == now['images_per_step']:
+            return
+
+        def describe(r):
+            return (f"{r.get('world_size')} process(es) × "
+                    f"{' + '.join(map(str, r.get('per_source') or []))} = "
+                    f"{r.get('images_per_step')} images per step, "
+                    f"max_iters {r.get('max_iters')}"
+                    + (', --scale-schedule' if r.get('schedule_scaled')
+                       else ''))
+
+        msg = (f'resuming a checkpoint trained with {describe(saved)}, now '
+               f'{describe(now)}: the saved iteration counter would continue '
+               'on another schedule. Resume with the same number of '
+               'processes and batch (docs/training_at_scale.md), or start a '
+               'new run from these weights with --cfg-options load_from=CKPT '
+               '(no --resume)')
+        if saved.get('schedule_scaled') or self.schedule_scaled:
+            raise RuntimeError(msg)
+        runner.logger.warning(msg)
+
     def before_train(self, runner) -> None:
         from mmengine.dist import get_world_size
         world = get_world_size()
@@ -287,9 +349,7 @@ class ScheduleSummaryHook(Hook):
                 f'the schedule was scaled for {self.expected_world_size} '
                 f'processes but {world} are running')
         loader = runner.train_dataloader
-        sampler = getattr(loader, 'sampler', None)
-        per_source = list(getattr(sampler, 'num_per_source', None) or
-                          [loader.batch_size])
+        per_source = self._per_source(runner)
         try:
             names = [n for n, _ in batch_layout(runner.cfg)]
         except ValueError:

@@ -236,6 +236,23 @@ def test_one_process_run_logs_layout_lr_and_epochs(toy_root, tmp_path):
             'iterations = 1.5 epochs of det (8 images), 1.5 of seg '
             '(8 images)') in log
     assert 'train_cfg.max_iters 3 -> 6' in log
+    # every checkpoint records the layout; resuming it with another batch
+    # (4 + 4 = 8 images per step: the base, so no scaling and max_iters 3)
+    # would continue iteration 6 of a 3-iteration schedule: stopped
+    ckpt = torch.load(osp.join(work_dir, 'iter_6.pth'), weights_only=True)
+    assert ckpt['meta']['bombo_schedule'] == dict(
+        world_size=1, per_source=[2, 2], images_per_step=4, max_iters=6,
+        base_batch_size=8, lr_scaled=True, schedule_scaled=True)
+    resume = argv[:4] + ['--resume'] + argv[4:]  # before --cfg-options
+    with pytest.raises(RuntimeError, match=(
+            r'trained with 1 process\(es\) × 2 \+ 2 = 4 images per step, '
+            r'max_iters 6, --scale-schedule, now 1 process\(es\) × 4 \+ 4 '
+            r'= 8 images per step, max_iters 3')):
+        train.main(resume + ['train_dataloader.batch_size=8',
+                             'train_dataloader.sampler.batch_size=8'])
+    # the same layout resumes (at its end: nothing left to train)
+    runner = train.main(resume)
+    assert runner.iter == 6
 
 
 def _log_file(work_dir):
@@ -269,6 +286,45 @@ def _fake_runner(cfg, lines, max_iters=16800, lr=1e-3):
         optim_wrapper=SimpleNamespace(param_groups=[
             dict(lr=lr * 0.001, initial_lr=lr)]),
         logger=SimpleNamespace(info=lines.append))
+
+
+def _resuming_runner(per_source, max_iters, resume=True):
+    warnings = []
+    loader = SimpleNamespace(batch_size=sum(per_source),
+                             sampler=SimpleNamespace(
+                                 num_per_source=per_source))
+    return SimpleNamespace(
+        train_dataloader=loader, max_iters=max_iters, _resume=resume,
+        logger=SimpleNamespace(warning=warnings.append)), warnings
+
+
+def test_resume_checks_the_saved_layout():
+    """The layout saved with a checkpoint against the resuming run's: an
+    error when either scaled its schedule, a warning when neither did,
+    nothing for the same layout, for ``load_from`` or an old checkpoint."""
+    saved_hook = ScheduleSummaryHook(base_batch_size=16,
+                                     schedule_scaled=True)
+    ckpt = {'meta': {}}
+    saved_hook.before_save_checkpoint(_resuming_runner([4, 4], 200)[0], ckpt)
+    assert ckpt['meta']['bombo_schedule']['images_per_step'] == 8
+    plain = ScheduleSummaryHook(base_batch_size=16)
+    runner, warnings = _resuming_runner([8, 8], 100)
+    with pytest.raises(RuntimeError, match='4 \\+ 4 = 8 images per step, '
+                       'max_iters 200, --scale-schedule, now 1 process'):
+        plain.after_load_checkpoint(runner, ckpt)
+    # same layout / load_from (no resume) / a checkpoint without the record
+    plain.after_load_checkpoint(_resuming_runner([4, 4], 200)[0], ckpt)
+    plain.after_load_checkpoint(_resuming_runner([8, 8], 100, False)[0], ckpt)
+    plain.after_load_checkpoint(runner, {'meta': {}})
+    # neither run scaled: a warning, the run goes on
+    unscaled = {'meta': {}}
+    plain.before_save_checkpoint(_resuming_runner([4, 4], 200)[0], unscaled)
+    plain.after_load_checkpoint(runner, unscaled)
+    assert len(warnings) == 1 and 'now 1 process(es) × 8 + 8 = 16' in \
+        warnings[0]
+    # the resuming run scales: an error even if the saved one did not
+    with pytest.raises(RuntimeError):
+        saved_hook.after_load_checkpoint(runner, unscaled)
 
 
 def test_summary_line_without_flags_and_a_wrong_world_size():
