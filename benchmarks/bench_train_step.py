@@ -210,11 +210,13 @@ class Stepper:
         self.ema = None
         hook = ema_of(cfg)
         if hook is not None or model.m4b is not None or model.b4m is not None:
-            from mmdet.models.layers import ExpMomentumEMA
+            from bombo.engine import TeacherEMAHook
             hook = dict(hook or {})
-            self.ema = ExpMomentumEMA(
-                model, momentum=hook.get('momentum', 0.0002),
-                gamma=hook.get('gamma', 2000))
+            hook.pop('type', None)
+            hook.pop('priority', None)
+            # the averaged model TeacherEMAHook would build (its defaults)
+            ema_cfg = dict(TeacherEMAHook(**hook).ema_cfg, model=model)
+            self.ema = MODELS.build(ema_cfg)
             if model.teacher_cfg['type'] == 'ema':
                 model.set_teacher(self.ema.module)
         data = model.data_preprocessor(pseudo_collate(copy.deepcopy(items)),

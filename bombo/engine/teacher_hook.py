@@ -3,6 +3,8 @@ from mmdet.registry import HOOKS
 from mmengine.hooks import EMAHook
 from mmengine.model import is_model_wrapper
 
+from .foreach_ema import ForeachExpMomentumEMA  # noqa: F401 (registered)
+
 
 @HOOKS.register_module()
 class TeacherEMAHook(EMAHook):
@@ -11,15 +13,20 @@ class TeacherEMAHook(EMAHook):
     As in the BoMBo reference implementation, one exponential moving average
     of the student is both the evaluated model (``EMAHook`` swaps its weights
     in for validation and saves them in the checkpoint) and the teacher of
-    Mask-for-Box / Box-for-Mask. The default, mmdet's ``ExpMomentumEMA`` with
-    ``momentum=0.0002, gamma=2000``, is the reference's decay
-    ``0.9998 * (1 - exp(-updates / 2000))``.
+    Mask-for-Box / Box-for-Mask. The default, mmdet's ``ExpMomentumEMA``
+    decay with ``momentum=0.0002, gamma=2000``, is the reference's decay
+    ``0.9998 * (1 - exp(-updates / 2000))``; it is computed by
+    :class:`~bombo.engine.foreach_ema.ForeachExpMomentumEMA`, the same
+    values (bit-identical, same state dict) with multi-tensor updates
+    (``benchmarks/bench_ema.py``). ``ema_type='ExpMomentumEMA'`` selects
+    mmdet's per-tensor loop.
 
     A model whose ``teacher`` is ``dict(type='pretrained', ...)`` keeps its
     pre-trained teacher; the EMA is then only evaluated.
 
     Args:
-        ema_type (str): averaged-model type. Default ``'ExpMomentumEMA'``.
+        ema_type (str): averaged-model type. Default
+            ``'ForeachExpMomentumEMA'``.
         momentum (float): EMA momentum (1 - decay). Default 0.0002.
         gamma (float): warm-up of the momentum (ExpMomentumEMA). Default 2000.
         **kwargs: other ``EMAHook`` / averaged-model arguments.
@@ -27,9 +34,9 @@ class TeacherEMAHook(EMAHook):
 
     priority = 'NORMAL'
 
-    def __init__(self, ema_type: str = 'ExpMomentumEMA',
+    def __init__(self, ema_type: str = 'ForeachExpMomentumEMA',
                  momentum: float = 0.0002, gamma: float = 2000, **kwargs):
-        if ema_type == 'ExpMomentumEMA':
+        if ema_type in ('ExpMomentumEMA', 'ForeachExpMomentumEMA'):
             kwargs['gamma'] = gamma
         super().__init__(ema_type=ema_type, momentum=momentum, **kwargs)
 

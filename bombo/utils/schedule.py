@@ -234,7 +234,8 @@ def scale_schedule(cfg, base_batch_size: int, real_batch_size: int
         old = hook.get('momentum', EMA_DEFAULT_MOMENTUM)
         hook['momentum'] = scale_ema_momentum(old, factor)
         changes[f'{prefix}.momentum'] = (old, hook['momentum'])
-        default_ema = ('ExpMomentumEMA' if hook_type == 'TeacherEMAHook'
+        default_ema = ('ForeachExpMomentumEMA'
+                       if hook_type == 'TeacherEMAHook'
                        else 'ExponentialMovingAverage')
         if 'gamma' in hook or \
                 'ExpMomentum' in str(hook.get('ema_type', default_ema)):
