@@ -98,6 +98,43 @@ def test_aggregate_fabricated_runs(tmp_path):
     assert json.loads(Path(paths[2]).read_text())['rows'][1]['name'] == 'var'
 
 
+def test_holm_hand_computed():
+    # sorted 0.01, 0.02, 0.04, 0.30 (m = 4): 4 x 0.01 = 0.04, 3 x 0.02 = 0.06,
+    # 2 x 0.04 = 0.08, 1 x 0.30 = 0.30; monotone, back in input order
+    assert ab.holm([0.04, 0.30, 0.01, 0.02]) == pytest.approx(
+        [0.08, 0.30, 0.04, 0.06])
+    # step-down monotonicity: 3 x 0.02 = 0.06 > 2 x 0.025 = 0.05 -> 0.06
+    assert ab.holm([0.02, 0.025, 0.9]) == pytest.approx([0.06, 0.06, 0.9])
+    assert ab.holm([0.6, 0.7]) == pytest.approx([1.0, 1.0])  # capped
+    assert ab.holm([]) == []
+
+
+def test_holm_over_the_table(tmp_path):
+    """Two variants, 4 metrics each: a family of 8 tests; only a difference
+    that is large against its spread survives."""
+    rng = [0.00, 0.013, -0.011]
+    for s in range(3):
+        _summary(tmp_path / 'base' / f'seed{s}', 0.2 + 0.1 * s, 0.4, 0.5)
+        # 'big': mAP +10 points with noise of 0.1-0.2: p tiny; 'small': noise
+        _summary(tmp_path / 'big' / f'seed{s}', 0.3 + 0.1 * s + rng[s] / 10,
+                 0.4, 0.5 + rng[s])
+        _summary(tmp_path / 'small' / f'seed{s}', 0.2 + 0.1 * s + rng[s],
+                 0.4, 0.5 + rng[s])
+    res = ab.aggregate(str(tmp_path), ['base', 'big', 'small'], [0, 1, 2],
+                       test='ttest')
+    big, small = res['rows'][1]['metrics'], res['rows'][2]['metrics']
+    tested = [e for m in (big, small) for e in m.values() if 'p_holm' in e]
+    raw = [e['p'] for e in tested]
+    assert res['family_size'] == len(tested)
+    assert [e['p_holm'] for e in tested] == pytest.approx(ab.holm(raw))
+    assert big['mAP']['p_holm'] < 0.05 and small['mAP']['p_holm'] > 0.05
+    md = ab.format_markdown(res)
+    assert f"Holm-Bonferroni over the {len(tested)} tests" in md
+    assert 'big mAP (p ' in md and 'small mAP (p' not in md
+    csv_head = ab.format_csv(res).splitlines()[0]
+    assert 'mAP_p_holm' in csv_head
+
+
 def test_aggregate_missing_seed_pairs_only_common(tmp_path):
     for s in (0, 1, 2):
         _summary(tmp_path / 'base' / f'seed{s}', 0.1 * (s + 1), 0.2, 0.5)

@@ -24,7 +24,10 @@ mAPs and the mIoU, which the summaries hold as fractions; TIDE dAPs are already 
 have: a two-sided paired t-test (``scipy.stats.ttest_rel``) when SciPy is installed, else the exact
 two-sided sign-flip permutation test on the paired differences (``--test permutation`` forces
 it). The table names the test. With 3 seeds the permutation test cannot go below p = 0.25: read
-its p-values as such. A plot of the means with std error bars is ``WORK_DIR/ablation.png``.
+its p-values as such. Below the table, the comparisons that survive a Holm-Bonferroni correction
+over all the table's tests of mAP, mAP@50, mAP@75 and mIoU (family-wise alpha 0.05; ``p_holm`` in
+the json) are named: with many rows, some raw p < 0.05 are expected by chance. A plot of the means
+with std error bars is ``WORK_DIR/ablation.png``.
 
 ``--aggregate-only`` trains nothing and rebuilds the table from the runs on disk.
 """
@@ -195,6 +198,36 @@ def run_all(todo, cfg_options=(), jobs: int = 1, threads: int = 1) -> List[str]:
     return failed
 
 
+def holm(pvalues: Sequence[float]) -> List[float]:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1), in input order.
+
+    With ``m`` tests sorted ``p_(1) <= ... <= p_(m)``: ``q_(i) = max_{j <= i} min(1, (m - j + 1)
+    p_(j))``; a test is rejected at level alpha iff its ``q <= alpha`` (Holm 1979), which holds the
+    family-wise error rate at alpha.
+    """
+    m = len(pvalues)
+    order = sorted(range(m), key=lambda i: pvalues[i])
+    out, running = [0.0] * m, 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        out[i] = running
+    return out
+
+
+#: the columns whose paired tests form the family Holm-Bonferroni corrects
+FAMILY = ('mAP', 'mAP50', 'mAP75', 'mIoU')
+
+
+def _apply_holm(rows: List[dict], columns: Sequence[str] = FAMILY) -> int:
+    """Store ``p_holm`` in every tested entry of ``columns``; returns the family size."""
+    entries = [row['metrics'][c] for row in rows for c in columns
+               if c in row['metrics'] and row['metrics'][c].get('p') is not None
+               and row['metrics'][c]['p'] == row['metrics'][c]['p']]
+    for e, q in zip(entries, holm([e['p'] for e in entries])):
+        e['p_holm'] = q
+    return len(entries)
+
+
 # ----------------------------------------------------------------------------- aggregation
 def aggregate(work_dir: str, names: Sequence[str], seeds: Sequence[int],
               baseline: Optional[str] = None, test: str = 'auto') -> dict:
@@ -224,7 +257,9 @@ def aggregate(work_dir: str, names: Sequence[str], seeds: Sequence[int],
         rows.append(row)
     if test_name is None:
         test_name = paired_test([0.0, 1.0], [0.0, 0.0], test)[1]
+    family = _apply_holm(rows)
     return dict(baseline=baseline, test=test_name, seeds=list(seeds), rows=rows,
+                family_size=family,
                 units='points: COCO mAPs and mIoU x100, TIDE dAP as TIDE reports them')
 
 
@@ -256,6 +291,15 @@ def format_markdown(result: dict, columns: Sequence[str] = ('mAP', 'mAP50', 'mAP
            f"mean ± std (sample std, ddof=1) over seeds {result['seeds']}; p: "
            f"{result['test']} against `{result['baseline']}` over the seeds both have "
            f"(two-sided). Units: {result['units']}."]
+    family = result.get('family_size') or 0
+    if family:
+        kept = [f"{row['name']} {c} (p {row['metrics'][c]['p']:.3f}, adjusted "
+                f"{row['metrics'][c]['p_holm']:.3f})"
+                for row in result['rows'] for c in FAMILY
+                if row['metrics'].get(c, {}).get('p_holm', 1.0) <= 0.05]
+        out += ['', f'Holm-Bonferroni over the {family} tests of {", ".join(FAMILY)} in this '
+                f'table (family-wise alpha = 0.05): '
+                + ('; '.join(kept) if kept else 'no difference survives') + '.']
     if tide_columns:
         head = ['config', 'n'] + list(tide_columns)
         lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
@@ -274,13 +318,13 @@ def format_csv(result: dict) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator='\n')
     cols = [c for c, _, _ in METRICS]
-    w.writerow(['config', 'n'] + [f'{c}_{k}' for c in cols for k in ('mean', 'std', 'p')]
-               + ['test'])
+    keys = ('mean', 'std', 'p', 'p_holm')
+    w.writerow(['config', 'n'] + [f'{c}_{k}' for c in cols for k in keys] + ['test'])
     for row in result['rows']:
         cells = [row['name'], row['n']]
         for c in cols:
             e = row['metrics'].get(c, {})
-            cells += [_num(e.get('mean')), _num(e.get('std')), _num(e.get('p'))]
+            cells += [_num(e.get(k)) for k in keys]
         w.writerow(cells + [result['test']])
     return buf.getvalue()
 
