@@ -398,3 +398,30 @@ def test_dense_predictions_and_keys_cuda_equal_cpu(toy_root, tmp_path):
     for c, d in zip(cpu, gpu):
         assert d.bboxes.is_cuda and len(c) == len(d)
         assert torch.allclose(c.bboxes, d.bboxes.cpu(), atol=1e-3)
+
+
+def test_foreach_ema_bit_identical_to_mmdet_on_cuda():
+    """TeacherEMAHook's averaged model (multi-tensor updates) against mmdet's
+    per-tensor ExpMomentumEMA on the GPU: the same values bit for bit, with
+    the EMA kept on the GPU and with it kept on the CPU (``device``)."""
+    from mmdet.models.layers import ExpMomentumEMA
+    from bombo.engine import ForeachExpMomentumEMA
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+        torch.nn.Flatten(), torch.nn.Linear(8 * 14 * 14, 4)).to(CUDA)
+    for device in (None, torch.device('cpu')):
+        ref = ExpMomentumEMA(model, momentum=0.01, gamma=5, device=device)
+        ours = ForeachExpMomentumEMA(model, momentum=0.01, gamma=5,
+                                     device=device)
+        for step in range(5):
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.add_(torch.randn_like(p) * 0.1)
+                model(torch.randn(2, 3, 16, 16, device=CUDA))
+            ref.update_parameters(model)
+            ours.update_parameters(model)
+        a, b = ref.state_dict(), ours.state_dict()
+        for k in a:
+            assert a[k].device == b[k].device
+            assert torch.equal(a[k], b[k]), (device, k)
