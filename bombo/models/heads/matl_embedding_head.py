@@ -205,7 +205,14 @@ class MATLEmbeddingHead(BaseModule):
         orig = torch.cat([self._original_boxes(b, s.metainfo)
                           for b, s in zip(boxes, batch_data_samples)])
         # original image (H, W) of every box, for 'xcycwh' relevance; pixel
-        # units (1, 1) when the sample has no ori_shape
+        # units (1, 1) when the sample has no ori_shape (per-batch fit only:
+        # training-set statistics are in units of the image size)
+        if self.xcycwh_relevance is not None and any(
+                'ori_shape' not in s.metainfo for s in batch_data_samples):
+            raise ValueError(
+                "TG-MATL relevance_features='xcycwh' with the box-label "
+                "file's training-set statistics needs every sample's "
+                "ori_shape (set by mmdet's LoadImageFromFile)")
         sizes = torch.cat([
             orig.new_tensor(s.metainfo.get('ori_shape', (1, 1))[:2]).expand(
                 len(b), 2) for b, s in zip(boxes, batch_data_samples)])

@@ -294,6 +294,9 @@ def test_tg_matl_head_xcycwh_uses_training_set_statistics(tmp_path):
         tg_matl_selection_mask(train_scores, labels, 0.3, 0.1, 'next'),
         tg_matl_selection_mask(batch.score(orig, sizes), labels, 0.3, 0.1,
                                'next'))
+    # those statistics are in units of the image size: no ori_shape, no loss
+    with pytest.raises(ValueError, match='ori_shape'):
+        h.loss(x, samples(scale=2.0))
     # a file without the statistics: per-batch fit, with a warning
     plain = str(tmp_path / 'plain.json')
     BoxLabeler.fit(train, train_labels, seed=0).save(plain)
