@@ -1,27 +1,13 @@
 # Ablation on the hard toy preset (see hard_mtl.py), row "B4M L_S + L_alpha
 # + L_object" (BoMBo Table 4, last row). Needs the pseudo-mask cache first:
 #   python tools/make_pseudo_masks.py configs/toy/ablation/hard_b4m_full.py --workers 2
-_base_ = '../toy_r18_fpn_b4m.py'
-# ---- hard preset block (identical in hard_mtl, hard_m4b_l, hard_b4m_full, hard_bombo) ----
-data_root = 'data/toy_hard/'
-metainfo = dict(
-    classes=('rectangle', 'ellipse', 'triangle', 'cross', 'star', 'hexagon'),
-    palette=[(220, 20, 60), (0, 130, 200), (60, 180, 75), (245, 130, 48),
-             (145, 30, 180), (70, 240, 240)])
-per_task_batch = 4
-max_iters = 600
-train_dataloader = dict(
-    batch_size=2 * per_task_batch,
-    sampler=dict(batch_size=2 * per_task_batch))
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
-         end=50),
-    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters,
-         milestones=[int(max_iters * 0.75), int(max_iters * 0.9)], gamma=0.1)
-]
-default_hooks = dict(
-    checkpoint=dict(interval=max_iters),
-    logger=dict(interval=50))
-# ---- end of the hard preset block ----
+_base_ = ['../toy_r18_fpn_b4m.py', './_base_/hard_preset.py']
+per_task_batch = _base_.hard_per_task_batch
+max_iters = _base_.hard_max_iters
+data_root = _base_.hard_data_root
+metainfo = _base_.hard_metainfo
+train_dataloader = _base_.hard_train_dataloader
+train_cfg = _base_.hard_train_cfg
+param_scheduler = _base_.hard_param_scheduler
+default_hooks = _base_.hard_default_hooks
 

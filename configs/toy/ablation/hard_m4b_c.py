@@ -1,5 +1,5 @@
 # Ablation on the hard toy preset (see hard_mtl.py), row "M4B C: refined
 # pseudo-boxes (dense teacher input), classification loss only (BoMBo Table
-# 1)". Inherits the hard preset block from hard_m4b_l.py.
+# 1)". Inherits the hard preset from hard_m4b_l.py.
 _base_ = './hard_m4b_l.py'
 model = dict(m4b=dict(loss_mode='C'))
