@@ -264,6 +264,14 @@ def test_config_trains_evaluates_and_resumes(name, workspace,
     metrics = test_tool.main([config, ckpt, '--work-dir',
                               f'{work_dir}/test', '--cfg-options'] + options)
     _metrics_ok(metrics, ds)
+    # the layout the resume check compares: this run's real sampler split
+    import torch
+    record = torch.load(ckpt, weights_only=True)['meta']['bombo_schedule']
+    loader = runner.train_dataloader
+    per_source = list(getattr(loader.sampler, 'num_per_source', None) or
+                      [loader.batch_size])
+    assert record['per_source'] == per_source and \
+        record['images_per_step'] == sum(per_source), record
 
     runner = train_tool.main([config, '--work-dir', work_dir, '--resume',
                               '--cfg-options'] + options +
